@@ -1,13 +1,17 @@
 package xsk
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ import (
 	"github.com/lana-net/lana/internal/testbed"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
 
@@ -603,4 +608,120 @@ func progWaitFor(t *testing.T, timeout time.Duration, what string, cond func() b
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
 	}
+}
+
+// progChildEnv carries "namespace,interface" to the re-executed test binary
+// of TestProgramGoneAfterKill.
+const progChildEnv = "LANA_XSK_PROG_KILL_CHILD"
+
+// TestProgramGoneAfterKill checks that a process killed with SIGKILL while
+// its program is attached and a socket registered leaves the interface
+// without an XDP program: the bpf_link dies with the process's fds.
+func TestProgramGoneAfterKill(t *testing.T) {
+	if spec := os.Getenv(progChildEnv); spec != "" {
+		progKillChild(t, spec)
+		return
+	}
+	tb := testbed.New(t, testbed.Options{})
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var output bytes.Buffer
+	cmd := exec.Command(os.Args[0], "-test.run=^TestProgramGoneAfterKill$", "-test.count=1")
+	cmd.Env = append(os.Environ(), progChildEnv+"="+tb.NSB+","+tb.IfB)
+	cmd.ExtraFiles = []*os.File{w} // fd 3 in the child
+	cmd.Stdout, cmd.Stderr = &output, &output
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	waited := false
+	t.Cleanup(func() {
+		if !waited {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+
+	ready := make(chan string, 1)
+	go func() {
+		line, _ := bufio.NewReader(r).ReadString('\n')
+		ready <- strings.TrimSpace(line)
+	}()
+	var line string
+	select {
+	case line = <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatal("child never signalled readiness")
+	}
+	childID, err := strconv.ParseUint(line, 10, 32)
+	if err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		waited = true
+		t.Fatalf("child failed before readiness (%q):\n%s", line, output.String())
+	}
+	id, _, ipOut := progLinkXDP(t, tb)
+	if id == 0 || uint64(id) != childID || !progIPShowsXDP(ipOut, id) {
+		t.Fatalf("before the kill %s carries program %d, want the child's %d:\n%s", tb.IfB, id, childID, ipOut)
+	}
+
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	waited = true
+	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Fatalf("child ended with %v, not by SIGKILL:\n%s", err, output.String())
+	}
+	// The kernel releases the link as the dead process's files close; allow
+	// for deferred release.
+	progWaitFor(t, 5*time.Second, "the XDP program to leave "+tb.IfB, func() bool {
+		id, _, ipOut := progLinkXDP(t, tb)
+		return id == 0 && !strings.Contains(ipOut, "prog/xdp")
+	})
+}
+
+// progKillChild is the child side of TestProgramGoneAfterKill: it enters the
+// namespace, attaches a Program, registers an AF_XDP socket, writes the
+// program's id to fd 3 and waits to be killed.
+func progKillChild(t *testing.T, spec string) {
+	nsName, ifName, ok := strings.Cut(spec, ",")
+	if !ok {
+		t.Fatalf("%s=%q: want namespace,interface", progChildEnv, spec)
+	}
+	// The thread stays locked in the namespace for the rest of the process.
+	runtime.LockOSThread()
+	ns, err := netns.GetFromName(nsName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := netns.Set(ns); err != nil {
+		t.Fatal(err)
+	}
+	l, err := netlink.LinkByName(ifName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := NewProgram(ProgramConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Attach(l.Attrs().Index); err != nil {
+		t.Fatal(err)
+	}
+	sock, err := progOpenSocket(l.Attrs().Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Register(0, sock.FD()); err != nil {
+		t.Fatal(err)
+	}
+	readyPipe := os.NewFile(3, "ready")
+	fmt.Fprintf(readyPipe, "%d\n", progID(t, p))
+	// The parent kills us well before this; never outlive a dead parent.
+	time.Sleep(time.Minute)
+	os.Exit(3)
 }
