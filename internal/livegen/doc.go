@@ -1,0 +1,57 @@
+// Package livegen puts test frames on a live interface, as fast as the
+// kernel allows: the traffic source of LANA's benchmarks.
+//
+// A Generator (one per mode) runs once: Run blocks on a locked OS thread,
+// inside the interface's network namespace (Config.Do) and pinned to one CPU
+// (Config.CPU), until Config.Count frames went out, Config.Duration passed or
+// the context ended. Sent may be polled from other goroutines meanwhile.
+//
+// # xdp-live
+//
+// XDPLive runs a tiny XDP program with BPF_PROG_RUN and
+// BPF_F_TEST_XDP_LIVE_FRAMES. The kernel allocates pages from a page pool of
+// BatchSize pages, copies the template frame into each new page, runs the
+// program and, for XDP_TX, redirects the frame out of the ingress interface
+// (Config.Ifindex): on a veth end it lands in the peer's XDP ring. Recycled
+// pages are not guaranteed to be re-initialised, so the program rewrites every
+// field it varies (UDP source port for flow i%Flows, the sequence number i)
+// on every frame; the UDP checksum is then 0 ("none").
+//
+// One BPF_PROG_RUN call costs a page-pool setup and a teardown that waits for
+// pages still in flight: about 30 ms on Linux 6.18. Sending in small chunks
+// from Go is therefore hopeless (2,400 frames/s with 64-frame calls), so each
+// call runs about a million iterations and the program itself does what the
+// Go loop cannot:
+//
+//   - Count: the program drops (does not send) frames once its counter
+//     reaches the limit, so exactly Count frames leave even when the library
+//     repeats an interrupted call.
+//   - Pacing: with Config.PaceMap (the receiver's per-CPU counter) the
+//     program keeps at most Outstanding frames in flight. It reads the
+//     receiver's counter with bpf_map_lookup_percpu_elem only when its credit
+//     is spent, and, when the receiver is behind, skips 32 iterations (drops
+//     without sending) before looking again, so that the sender does not
+//     bounce the receiver's cache line on every frame.
+//   - Rate: with Config.Rate the program compares bpf_ktime_get_ns with the
+//     frame's due time and skips until it is due.
+//
+// Skipped iterations are counted in Result.Skipped. Transmissions the veth
+// driver refuses (peer ring full, or no NAPI on the peer: a veth end accepts
+// XDP frames only while its peer has an XDP program attached or GRO on) are
+// invisible to the program; ethtool -S on the sending end shows them. Paced
+// runs never fill the ring.
+//
+// # afpacket
+//
+// AFPacket writes frames to an AF_PACKET socket bound to the interface, with
+// PACKET_QDISC_BYPASS, one write per frame from a pinned thread: the kernel
+// socket baseline. Pacing uses Config.Pace from Go (polled per chunk); the
+// kernel's refusals (ENOBUFS) are counted in Result.Refused.
+//
+// # Why pacing
+//
+// A veth receiver has a 256-slot ring. A generator that outruns it makes the
+// sender and the receiver's NAPI thread contend for the ring and the page
+// pool, and results turn bimodal. Pacing on the receiver's own count keeps the
+// ring half full at most; the measured rate is then the receiver's.
+package livegen

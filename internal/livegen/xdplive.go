@@ -1,0 +1,382 @@
+package livegen
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
+
+	"github.com/lana-net/lana/internal/frames"
+)
+
+// xdpMD mirrors struct xdp_md, the context BPF_PROG_RUN takes for XDP.
+type xdpMD struct {
+	Data           uint32
+	DataEnd        uint32
+	DataMeta       uint32
+	IngressIfindex uint32
+	RxQueueIndex   uint32
+	EgressIfindex  uint32
+}
+
+// stateValue mirrors the generator program's map value. Userspace writes it
+// before a run and reads it after; during a run only the program touches it
+// (one BPF_PROG_RUN at a time, on one CPU, so plain loads and stores suffice).
+type stateValue struct {
+	// Sent counts frames the program returned XDP_TX for; frame i carries
+	// index i.
+	Sent uint64
+	// Limit: once Sent reaches it, every run returns XDP_DROP.
+	Limit uint64
+	// Credit is how many frames may go before the receiver is checked again.
+	Credit uint64
+	// Wait is how many iterations to skip before checking again after the
+	// receiver was found too far behind.
+	Wait uint64
+	// Skipped counts iterations that sent nothing (pacing or rate).
+	Skipped uint64
+	// Base is the receiver's count when the run started.
+	Base uint64
+	// Start is bpf_ktime_get_ns() of the first iteration (0: not yet).
+	Start uint64
+	// Interval is the time between frames in 1/256 ns (rate limit; 0: none).
+	Interval uint64
+}
+
+const (
+	xdpDrop = 1
+	xdpTX   = 3
+	// pacedWait is the number of iterations skipped between two looks at a
+	// receiver that is behind: a look pulls the receiver's counter cache
+	// line across CPUs, which slows the receiver down.
+	pacedWait = 32
+	// runIterations is the Repeat of one BPF_PROG_RUN: large, because each
+	// call pays a page-pool setup and a teardown that waits for in-flight
+	// pages (tens of milliseconds on Linux 6.18).
+	runIterations = 1 << 20
+)
+
+// XDPLive sends frames with BPF_PROG_RUN in live-frames mode: a tiny XDP
+// program that stamps each frame and returns XDP_TX runs in the kernel for
+// every frame, and the kernel transmits the result out of Ifindex. Pacing and
+// the rate limit are done by the program itself (see the package doc).
+type XDPLive struct {
+	cfg   Config
+	tmpl  []byte
+	state *ebpf.Map
+	prog  *ebpf.Program
+	sent  uint64Counter
+	ran   bool
+}
+
+// NewXDPLive validates cfg and loads the generator program. Close releases
+// it. Pacing needs both cfg.Pace and cfg.PaceMap.
+func NewXDPLive(cfg Config) (_ *XDPLive, err error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if (cfg.Pace == nil) != (cfg.PaceMap == nil) {
+		return nil, fmt.Errorf("%w: xdp-live paces inside the kernel: set both Pace and PaceMap, or neither", ErrConfig)
+	}
+	off := cfg.Frame.Offsets()
+	rewritePort := !cfg.Frame.Vlink && cfg.Frame.Flows > 1
+	spec := cfg.Frame
+	// Rewriting ports or sequence numbers would invalidate a UDP checksum.
+	spec.ZeroUDPChecksum = spec.ZeroUDPChecksum || rewritePort || spec.Seq
+	tmpl, err := frames.BuildOne(spec, 0)
+	if err != nil {
+		return nil, fmt.Errorf("build template: %w", err)
+	}
+	g := &XDPLive{cfg: cfg, tmpl: tmpl}
+	defer func() {
+		if err != nil {
+			g.Close()
+		}
+	}()
+	g.state, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name:       "lana_gen",
+		Type:       ebpf.Array,
+		KeySize:    4,
+		ValueSize:  uint32(binary.Size(stateValue{})),
+		MaxEntries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create generator map: %w", err)
+	}
+	p := genProgram{
+		stateFD:     g.state.FD(),
+		end:         len(tmpl),
+		portOff:     -1,
+		seqOff:      -1,
+		outstanding: cfg.Outstanding,
+		rate:        cfg.Rate > 0,
+	}
+	if cfg.PaceMap != nil {
+		if cfg.PaceMap.Type() != ebpf.PerCPUArray || cfg.PaceMap.ValueSize() < 8 {
+			return nil, fmt.Errorf("%w: pace map %v: must be a per-CPU array whose value starts with a u64 count",
+				ErrConfig, cfg.PaceMap)
+		}
+		p.paceFD = cfg.PaceMap.FD()
+		if p.cpus, err = ebpf.PossibleCPU(); err != nil {
+			return nil, fmt.Errorf("possible cpus: %w", err)
+		}
+	}
+	if rewritePort {
+		p.portOff, p.flows, p.basePort = off.SrcPort, cfg.Frame.Flows, int(cfg.Frame.SrcPort)
+	}
+	if cfg.Frame.Seq {
+		p.seqOff = off.Payload
+	}
+	g.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "lana_livegen",
+		Type:         ebpf.XDP,
+		License:      "GPL",
+		Instructions: p.instructions(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load generator program: %w", err)
+	}
+	return g, nil
+}
+
+// genProgram describes the generator's XDP program.
+type genProgram struct {
+	stateFD     int
+	end         int // frame length: bounds check before rewriting
+	portOff     int // UDP source port offset, -1: leave ports alone
+	flows       int
+	basePort    int
+	seqOff      int // sequence number offset, -1: none
+	paceFD      int // receiver's per-CPU count map; used when cpus > 0
+	cpus        int
+	outstanding uint64
+	rate        bool
+}
+
+// Offsets of stateValue's fields.
+const (
+	stSent     = 0
+	stLimit    = 8
+	stCredit   = 16
+	stWait     = 24
+	stSkipped  = 32
+	stBase     = 40
+	stStart    = 48
+	stInterval = 56
+)
+
+// instructions returns the program. Registers: r6 ctx, r7 sent, r9 state.
+// Every field is rewritten on every run, so it does not matter whether the
+// kernel re-initialises a recycled page from the template or hands it back
+// with the previous run's modifications.
+func (p genProgram) instructions() asm.Instructions {
+	ins := asm.Instructions{
+		asm.Mov.Reg(asm.R6, asm.R1),
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word), // key 0 for both maps
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, -4),
+		asm.LoadMapPtr(asm.R1, p.stateFD),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "drop"),
+		asm.Mov.Reg(asm.R9, asm.R0),
+		asm.LoadMem(asm.R7, asm.R9, stSent, asm.DWord),
+		asm.LoadMem(asm.R1, asm.R9, stLimit, asm.DWord),
+		asm.JGE.Reg(asm.R7, asm.R1, "drop"),
+	}
+	if p.rate {
+		// Due when (now-start)*256 >= sent*interval.
+		ins = append(ins,
+			asm.FnKtimeGetNs.Call(),
+			asm.LoadMem(asm.R1, asm.R9, stStart, asm.DWord),
+			asm.JNE.Imm(asm.R1, 0, "started"),
+			asm.StoreMem(asm.R9, stStart, asm.R0, asm.DWord),
+			asm.Mov.Reg(asm.R1, asm.R0),
+			asm.Sub.Reg(asm.R0, asm.R1).WithSymbol("started"),
+			asm.LSh.Imm(asm.R0, 8),
+			asm.LoadMem(asm.R1, asm.R9, stInterval, asm.DWord),
+			asm.Mul.Reg(asm.R1, asm.R7),
+			asm.JLT.Reg(asm.R0, asm.R1, "skip"),
+		)
+	}
+	if p.cpus > 0 {
+		ins = append(ins,
+			asm.LoadMem(asm.R1, asm.R9, stCredit, asm.DWord),
+			asm.JNE.Imm(asm.R1, 0, "spend"),
+			asm.LoadMem(asm.R1, asm.R9, stWait, asm.DWord),
+			asm.JEq.Imm(asm.R1, 0, "look"),
+			asm.Sub.Imm(asm.R1, 1),
+			asm.StoreMem(asm.R9, stWait, asm.R1, asm.DWord),
+			asm.Ja.Label("skip"),
+			// look: r8 = sum of the receiver's per-CPU counts.
+			asm.Mov.Imm(asm.R8, 0).WithSymbol("look"),
+		)
+		for cpu := 0; cpu < p.cpus; cpu++ {
+			next := fmt.Sprintf("cpu%d", cpu+1)
+			ins = append(ins,
+				asm.LoadMapPtr(asm.R1, p.paceFD),
+				asm.Mov.Reg(asm.R2, asm.RFP),
+				asm.Add.Imm(asm.R2, -4),
+				asm.Mov.Imm(asm.R3, int32(cpu)),
+				asm.FnMapLookupPercpuElem.Call(),
+				asm.JEq.Imm(asm.R0, 0, next),
+				asm.LoadMem(asm.R0, asm.R0, 0, asm.DWord),
+				asm.Add.Reg(asm.R8, asm.R0),
+				asm.Mov.Imm(asm.R0, 0).WithSymbol(next),
+			)
+		}
+		ins = append(ins,
+			// r8 = consumed = sum - base; r1 = credit = outstanding - (sent - consumed)
+			asm.LoadMem(asm.R1, asm.R9, stBase, asm.DWord),
+			asm.Sub.Reg(asm.R8, asm.R1),
+			asm.LoadImm(asm.R1, int64(p.outstanding), asm.DWord),
+			asm.JGE.Reg(asm.R8, asm.R7, "credit"), // receiver saw everything (or strays)
+			asm.Mov.Reg(asm.R2, asm.R7),
+			asm.Sub.Reg(asm.R2, asm.R8), // r2 = in flight
+			asm.JGE.Reg(asm.R2, asm.R1, "behind"),
+			asm.Sub.Reg(asm.R1, asm.R2),
+			asm.StoreMem(asm.R9, stCredit, asm.R1, asm.DWord).WithSymbol("credit"),
+			asm.Ja.Label("spend"),
+			asm.Mov.Imm(asm.R1, pacedWait).WithSymbol("behind"),
+			asm.StoreMem(asm.R9, stWait, asm.R1, asm.DWord),
+			asm.Ja.Label("skip"),
+			asm.LoadMem(asm.R1, asm.R9, stCredit, asm.DWord).WithSymbol("spend"),
+			asm.Sub.Imm(asm.R1, 1),
+			asm.StoreMem(asm.R9, stCredit, asm.R1, asm.DWord),
+		)
+	}
+	ins = append(ins,
+		asm.Mov.Reg(asm.R1, asm.R7).WithSymbol("send"),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R9, stSent, asm.R1, asm.DWord),
+		asm.LoadMem(asm.R2, asm.R6, 0, asm.Word), // data
+		asm.LoadMem(asm.R3, asm.R6, 4, asm.Word), // data_end
+		asm.Mov.Reg(asm.R4, asm.R2),
+		asm.Add.Imm(asm.R4, int32(p.end)),
+		asm.JGT.Reg(asm.R4, asm.R3, "tx"),
+	)
+	if p.portOff >= 0 {
+		ins = append(ins,
+			asm.Mov.Reg(asm.R4, asm.R7),
+			asm.Mod.Imm(asm.R4, int32(p.flows)),
+			asm.Add.Imm(asm.R4, int32(p.basePort)),
+			asm.HostTo(asm.BE, asm.R4, asm.Half),
+			asm.StoreMem(asm.R2, int16(p.portOff), asm.R4, asm.Half),
+		)
+	}
+	if p.seqOff >= 0 {
+		ins = append(ins,
+			asm.Mov.Reg(asm.R4, asm.R7),
+			asm.HostTo(asm.BE, asm.R4, asm.DWord),
+			asm.StoreMem(asm.R2, int16(p.seqOff), asm.R4, asm.DWord),
+		)
+	}
+	ins = append(ins,
+		asm.Mov.Imm(asm.R0, xdpTX).WithSymbol("tx"),
+		asm.Return(),
+	)
+	if p.rate || p.cpus > 0 { // the verifier rejects unreachable code
+		ins = append(ins,
+			asm.LoadMem(asm.R1, asm.R9, stSkipped, asm.DWord).WithSymbol("skip"),
+			asm.Add.Imm(asm.R1, 1),
+			asm.StoreMem(asm.R9, stSkipped, asm.R1, asm.DWord),
+		)
+	}
+	return append(ins,
+		asm.Mov.Imm(asm.R0, xdpDrop).WithSymbol("drop"),
+		asm.Return(),
+	)
+}
+
+// Sent returns the frames handed to the kernel so far; any goroutine.
+func (g *XDPLive) Sent() uint64 { return g.sent.load() }
+
+// Run transmits frames on a locked thread in cfg's namespace, pinned to
+// cfg.CPU, calling BPF_PROG_RUN until the count, the duration or ctx ends
+// the run. Refused is not observable here (the veth driver counts failed
+// transmissions, see the package doc), so RefusedKnown is false.
+func (g *XDPLive) Run(ctx context.Context) (Result, error) {
+	if g.ran {
+		return Result{}, fmt.Errorf("%w: a generator runs once", ErrConfig)
+	}
+	g.ran = true
+	st := stateValue{Limit: math.MaxUint64}
+	if g.cfg.Count > 0 {
+		st.Limit = g.cfg.Count
+	}
+	if g.cfg.Rate > 0 {
+		st.Interval = uint64(256 * float64(time.Second) / float64(g.cfg.Rate))
+	}
+	var base uint64
+	if g.cfg.Pace != nil {
+		base = g.cfg.Pace()
+		st.Base = base
+	}
+	if err := g.state.Put(uint32(0), st); err != nil {
+		return Result{}, fmt.Errorf("reset generator state: %w", err)
+	}
+	md := &xdpMD{DataEnd: uint32(len(g.tmpl)), IngressIfindex: uint32(g.cfg.Ifindex)}
+	opts := ebpf.RunOptions{
+		Data:      g.tmpl,
+		Context:   md,
+		Flags:     unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+		BatchSize: g.cfg.BatchSize,
+		Repeat:    runIterations,
+	}
+	var start time.Time
+	var elapsed time.Duration
+	cur := st
+	err := g.cfg.onThread(func() error {
+		start = time.Now()
+		var deadline time.Time
+		if g.cfg.Duration > 0 {
+			deadline = start.Add(g.cfg.Duration)
+		}
+		for ctx.Err() == nil && (deadline.IsZero() || time.Now().Before(deadline)) {
+			opts.Repeat = runIterations
+			if left := cur.Limit - cur.Sent; g.cfg.Count > 0 && left < runIterations {
+				// Skipped iterations send nothing: leave room for them.
+				if g.cfg.Pace != nil || g.cfg.Rate > 0 {
+					left = min(runIterations, 4*left+4096)
+				}
+				opts.Repeat = uint32(left)
+			}
+			if _, err := g.prog.Run(&opts); err != nil {
+				return fmt.Errorf("run live frames on ifindex %d: %w", g.cfg.Ifindex, err)
+			}
+			if err := g.state.Lookup(uint32(0), &cur); err != nil {
+				return fmt.Errorf("read generator state: %w", err)
+			}
+			g.sent.store(cur.Sent)
+			if cur.Sent >= cur.Limit {
+				break
+			}
+		}
+		elapsed = time.Since(start)
+		return nil
+	})
+	res := result("xdp-live", g.sent.load(), len(g.tmpl), elapsed, 0)
+	if g.cfg.Pace != nil {
+		res.Consumed = g.cfg.Pace() - base
+	}
+	res.Skipped = cur.Skipped
+	return res, err
+}
+
+// Close releases the program and its map.
+func (g *XDPLive) Close() error {
+	if g.prog != nil {
+		g.prog.Close()
+		g.prog = nil
+	}
+	if g.state != nil {
+		g.state.Close()
+		g.state = nil
+	}
+	return nil
+}

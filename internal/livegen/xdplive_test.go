@@ -1,0 +1,104 @@
+package livegen_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/lana-net/lana/internal/frames"
+	"github.com/lana-net/lana/internal/livegen"
+	"github.com/lana-net/lana/internal/testbed"
+	"github.com/lana-net/lana/internal/xdpcount"
+)
+
+// attach attaches a counting program of action to IfB and detaches it when
+// t ends.
+func attach(t testing.TB, p *testbed.Pair, action xdpcount.Action) *xdpcount.Counter {
+	t.Helper()
+	var c *xdpcount.Counter
+	err := p.Do(testbed.B, func() (err error) {
+		c, err = xdpcount.Attach(action, p.IndexB)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Errorf("close counter: %v", err)
+		}
+	})
+	return c
+}
+
+// spec returns frames from A to B of p.
+func spec(p *testbed.Pair, flows int) frames.Spec {
+	return frames.Spec{
+		SrcMAC: p.MACA, DstMAC: p.MACB,
+		SrcIP: p.AddrA.Addr(), DstIP: p.AddrB.Addr(),
+		Flows: flows, Seq: true,
+	}
+}
+
+// quiet disables IPv6 on IfA so its stack sends no router solicitations or
+// MLD reports that the counters on IfB would count as well.
+func quiet(t testing.TB, p *testbed.Pair) {
+	t.Helper()
+	err := p.Do(testbed.A, func() error {
+		return os.WriteFile("/proc/sys/net/ipv6/conf/"+p.IfA+"/disable_ipv6", []byte("1"), 0)
+	})
+	if err != nil {
+		t.Fatalf("disable IPv6 on %s: %v", p.IfA, err)
+	}
+}
+
+func doA(p *testbed.Pair) func(func() error) error {
+	return func(fn func() error) error { return p.Do(testbed.A, fn) }
+}
+
+// waitCount polls c until it reaches want or a second passes, and returns
+// the last count.
+func waitCount(t testing.TB, c *xdpcount.Counter, want uint64) uint64 {
+	t.Helper()
+	var got uint64
+	for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		var err error
+		if got, err = c.Count(); err != nil {
+			t.Fatal(err)
+		}
+		if got >= want {
+			break
+		}
+	}
+	return got
+}
+
+func TestXDPLiveCountPaced(t *testing.T) {
+	p := testbed.New(t, testbed.Options{})
+	quiet(t, p)
+	drop := attach(t, p, xdpcount.Drop)
+	const n = 100_003 // not a multiple of the chunk
+	g, err := livegen.NewXDPLive(livegen.Config{
+		Ifindex: p.IndexA, Do: doA(p), CPU: 0,
+		Frame: spec(p, 4), Count: n, Pace: drop.Consumed, PaceMap: drop.Map(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	res, err := g.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent != n {
+		t.Fatalf("sent %d, want %d", res.Sent, n)
+	}
+	// Wait for the tail, then make sure nothing beyond n arrives.
+	got := waitCount(t, drop, n)
+	time.Sleep(20 * time.Millisecond)
+	if got, _ = drop.Count(); got != n {
+		t.Fatalf("IfB counted %d frames, want exactly %d (%+v)", got, n, res)
+	}
+	t.Logf("%+v", res)
+}
