@@ -199,10 +199,15 @@ func (r *ring) ready() uint32 {
 	return r.limit - r.next
 }
 
-// outstanding reports how many submitted entries the consumer side has not
-// yet released, as the producer side sees it now (reads shared memory).
-func (r *ring) outstanding() uint32 {
-	return r.published - r.consumer.Load()
+// unconsumed reports, for the producer side, how many submitted entries the
+// consumer has not released yet. It reads the shared consumer index only
+// when the cached one shows some, and refreshes the cache.
+func (r *ring) unconsumed() uint32 {
+	if r.limit-r.size == r.published {
+		return 0
+	}
+	r.limit = r.consumer.Load() + r.size
+	return r.published - (r.limit - r.size)
 }
 
 // needWakeup reports whether the kernel set XDP_RING_NEED_WAKEUP.

@@ -59,5 +59,6 @@ func (t *TXRing) Produce(descs []Desc) int { return produceBatch(&t.r, t.slots, 
 func (t *TXRing) NeedWakeup() bool { return t.r.needWakeup() }
 
 // Pending reports how many submitted descriptors the kernel has not consumed
-// yet. It reads the shared consumer index.
-func (t *TXRing) Pending() uint32 { return t.r.outstanding() }
+// yet. It reads the shared consumer index only when the cached one shows
+// some.
+func (t *TXRing) Pending() uint32 { return t.r.unconsumed() }

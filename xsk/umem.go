@@ -105,6 +105,9 @@ type UMEM struct {
 	// needWakeup and zeroCopy record how the registering socket was bound,
 	// which sharing sockets inherit.
 	needWakeup bool
+	mode       Mode
+	// ifindex and queue are where the registering socket is bound.
+	ifindex, queue int
 	// refs counts the sockets using the memory.
 	refs int
 	// release frees mem when refs drops to zero (munmap); nil for Go memory.
@@ -194,4 +197,21 @@ func (u *UMEM) drop(fd int) error {
 	mem := u.mem
 	u.mem = nil
 	return u.release(mem)
+}
+
+// checkShare reports whether a new socket on ifindex/queue may share u.
+func (u *UMEM) checkShare(ifindex, queue int, mode Mode) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.ownerFD < 0 {
+		return fmt.Errorf("share umem: its first socket is closed: %w", ErrUMEMClosed)
+	}
+	if u.ifindex == ifindex && u.queue == queue {
+		return fmt.Errorf("share umem on ifindex %d queue %d: must be another queue or interface than the first socket's: %w",
+			ifindex, queue, ErrInvalidConfig)
+	}
+	if mode != ModeAuto && mode != u.mode {
+		return fmt.Errorf("share umem in %s mode: must be auto or the first socket's mode (%s): %w", mode, u.mode, ErrInvalidConfig)
+	}
+	return nil
 }
