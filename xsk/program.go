@@ -264,7 +264,7 @@ func (p *Program) Attach(ifindex int) (AttachMode, error) {
 		return AttachNone, ErrProgramClosed
 	}
 	if p.link != nil {
-		return AttachNone, fmt.Errorf("attach xdp to ifindex %d: %w (to ifindex %d)", ifindex, ErrProgramAttached, p.ifindex)
+		return AttachNone, fmt.Errorf("attach xdp to ifindex %d: %w to ifindex %d", ifindex, ErrProgramAttached, p.ifindex)
 	}
 	nl, err := netlink.LinkByIndex(ifindex)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log"
 	"os"
 	"os/exec"
 	"runtime"
@@ -259,6 +260,36 @@ func TestProgramConfigValidation(t *testing.T) {
 	if _, err := p.Counters(); !errors.Is(err, ErrProgramClosed) {
 		t.Errorf("Counters after Close: %v, want ErrProgramClosed", err)
 	}
+}
+
+// ExampleNewProgram hooks LANA into an interface: the vlink ethertypes of
+// queue 0 go to an AF_XDP socket, everything else to the kernel, and one more
+// ethertype is steered at runtime.
+func ExampleNewProgram() {
+	const ifindex, queue = 2, 0
+	p, err := NewProgram(ProgramConfig{Steering: DefaultSteering()})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer p.Close() // detaches: nothing stays on the interface
+	mode, err := p.Attach(ifindex)
+	if err != nil {
+		log.Fatal(err) // ErrXDPBusy if another XDP program is there
+	}
+	log.Printf("xdp attached in %v mode", mode)
+
+	var sockFD int // an AF_XDP socket bound to (ifindex, queue)
+	if err := p.Register(queue, sockFD); err != nil {
+		log.Fatal(err)
+	}
+	if err := p.AddEtherType(0x88B5); err != nil { // no reattach needed
+		log.Fatal(err)
+	}
+	c, err := p.Counters()
+	if err != nil {
+		log.Fatal(err)
+	}
+	log.Printf("%d frames to userspace, %d to the kernel", c.Redirected, c.NotSteered+c.NoSocket+c.Short)
 }
 
 // BenchmarkProgramRun measures the program on 64-byte frames with
