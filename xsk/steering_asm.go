@@ -49,8 +49,9 @@ const (
 // order; R6-R9 survive helper calls, R1-R5 do not.
 func progInstructions(xsks, config, counters int) asm.Instructions {
 	// count adds one to the counter at off, its first instruction
-	// labelled label. The value is per-CPU and XDP runs with bottom halves
-	// off, so a plain read-modify-write is race-free.
+	// labelled label. The value is per-CPU and XDP runs in softirq
+	// context, never interleaved with another run on the same CPU, so a
+	// plain read-modify-write needs no atomic.
 	count := func(label string, off int16) asm.Instructions {
 		return asm.Instructions{
 			asm.LoadMem(asm.R1, asm.R7, off, asm.DWord).WithSymbol(label),
