@@ -16,8 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/asavie/xdp"
-
 	"github.com/cilium/ebpf"
 	"github.com/lana-net/lana/internal/testbed"
 	"github.com/vishvananda/netlink"
@@ -450,41 +448,45 @@ func TestProgramAttachDetach(t *testing.T) {
 	}
 }
 
-// progTestSocket is the AF_XDP socket the live tests register: asavie/xdp's
-// until this package's own Socket lands, in copy mode (veth has no
-// zero-copy).
+// progTestSocket is the AF_XDP socket the live tests register: this
+// package's Socket in copy mode (veth has no zero-copy).
 type progTestSocket struct {
-	s *xdp.Socket
+	*Socket
+	descs []Desc
+	addrs []uint64
 }
 
-// progOpenSocket opens an AF_XDP socket on queue 0 of ifindex; call it in the
-// interface's namespace. Its fill ring is stocked.
+// progOpenSocket opens an AF_XDP socket on queue 0 of ifindex and stocks its
+// fill ring; call it in the interface's namespace.
 func progOpenSocket(ifindex int) (*progTestSocket, error) {
-	xdp.DefaultSocketFlags = unix.XDP_COPY
-	s, err := xdp.NewSocket(ifindex, 0, nil)
+	const frames = 256
+	s, err := Open(ifindex, 0, Config{Mode: ModeCopy, UMEM: UMEMConfig{FrameCount: frames}})
 	if err != nil {
-		return nil, fmt.Errorf("open af_xdp socket: %w", err)
-	}
-	s.Fill(s.GetDescs(s.NumFreeFillSlots()))
-	return &progTestSocket{s: s}, nil
-}
-
-func (s *progTestSocket) FD() int      { return s.s.FD() }
-func (s *progTestSocket) Close() error { return s.s.Close() }
-
-// receive waits up to timeout for frames and returns copies of them,
-// refilling the fill ring with the frames it consumed.
-func (s *progTestSocket) receive(timeout time.Duration) ([][]byte, error) {
-	n, _, err := s.s.Poll(int(timeout / time.Millisecond))
-	if err != nil || n == 0 {
 		return nil, err
 	}
-	descs := s.s.Receive(n)
-	frames := make([][]byte, 0, len(descs))
-	for _, d := range descs {
-		frames = append(frames, bytes.Clone(s.s.GetFrame(d)))
+	if n := s.Refill(s.UMEM().FrameAddrs(0, frames)); n != frames {
+		s.Close()
+		return nil, fmt.Errorf("stock fill ring: %d of %d frames", n, frames)
 	}
-	s.s.Fill(descs)
+	return &progTestSocket{Socket: s, descs: make([]Desc, 64), addrs: make([]uint64, 64)}, nil
+}
+
+// receive waits up to timeout for frames and returns copies of them,
+// handing the frames it consumed back to the fill ring.
+func (s *progTestSocket) receive(timeout time.Duration) ([][]byte, error) {
+	ok, err := s.Poll(timeout)
+	if err != nil || !ok {
+		return nil, err
+	}
+	n := s.Receive(s.descs)
+	frames := make([][]byte, 0, n)
+	for i, d := range s.descs[:n] {
+		frames = append(frames, bytes.Clone(s.UMEM().Frame(d.Addr, d.Len)))
+		s.addrs[i] = s.UMEM().FrameBase(d.Addr)
+	}
+	if got := s.Refill(s.addrs[:n]); got != n {
+		return nil, fmt.Errorf("refill: %d of %d frames", got, n)
+	}
 	return frames, nil
 }
 
