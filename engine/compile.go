@@ -1,0 +1,80 @@
+package engine
+
+import "sort"
+
+// node is one block in one direction inside a compiled graph. Workers read
+// it; nobody writes it after compile.
+type node struct {
+	block   Block
+	slot    *slot
+	dir     Direction
+	next    []int32 // [0]: continue target; [1+k]: named output k (ingress only); -1: none
+	turn    int32   // target of VerdictTurnAround, -1: none
+	reasons int     // number of block drop reasons
+}
+
+// compiled is the immutable form of a Graph that workers follow. Node 2i is
+// block i's ingress, node 2i+1 its egress; all references are indexes.
+type compiled struct {
+	gen   uint64
+	nodes []node
+	entry int32 // ingress node of the hooked block, -1 when unhooked
+	// egressBySlot maps a slot id to that block's egress node (-1 if absent),
+	// for frames injected by applications.
+	egressBySlot []int32
+}
+
+// compile turns g into the structure workers read. g has been validated by
+// its verbs (no cycles, no dangling names, one binding per port), so
+// compile cannot fail.
+func compile(g *Graph, gen uint64) *compiled {
+	names := make([]string, 0, len(g.blocks))
+	for n := range g.blocks {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	idx := make(map[string]int32, len(names))
+	for i, n := range names {
+		idx[n] = int32(i)
+	}
+	in := func(name string) int32 {
+		if name == "" {
+			return -1
+		}
+		return 2 * idx[name]
+	}
+	eg := func(name string) int32 {
+		if name == "" {
+			return -1
+		}
+		return 2*idx[name] + 1
+	}
+	c := &compiled{gen: gen, nodes: make([]node, 2*len(names)), entry: -1}
+	var maxSlot uint32
+	for i, n := range names {
+		d := g.blocks[n]
+		if d.slot.id > maxSlot {
+			maxSlot = d.slot.id
+		}
+		ing := node{block: d.inst, slot: d.slot, dir: Ingress, turn: eg(d.down), reasons: len(d.info.Reasons)}
+		ing.next = make([]int32, 1+len(d.info.Outputs))
+		ing.next[0] = in(d.up)
+		for k, o := range d.info.Outputs {
+			ing.next[1+k] = in(d.outs[o])
+		}
+		egr := node{block: d.inst, slot: d.slot, dir: Egress, turn: in(d.up), reasons: len(d.info.Reasons),
+			next: []int32{eg(d.down)}}
+		c.nodes[2*i], c.nodes[2*i+1] = ing, egr
+	}
+	c.egressBySlot = make([]int32, maxSlot+1)
+	for i := range c.egressBySlot {
+		c.egressBySlot[i] = -1
+	}
+	for i, n := range names {
+		c.egressBySlot[g.blocks[n].slot.id] = int32(2*i + 1)
+	}
+	if g.hook != "" {
+		c.entry = in(g.hook)
+	}
+	return c
+}

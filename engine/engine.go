@@ -1,0 +1,255 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Config describes an engine.
+type Config struct {
+	// VectorSize is the most packets per vector (default 64, at most 256).
+	VectorSize int
+	// Workers has one entry per NIC queue.
+	Workers []WorkerConfig
+}
+
+// Engine owns the workers, the stack description and its compiled form.
+// Control-plane methods (Apply, Exec, stats) are safe from any goroutine and
+// serialised; workers never wait for them.
+type Engine struct {
+	mu      sync.Mutex // serialises the control plane; guards graph, gen, closed
+	graph   *Graph
+	gen     uint64
+	closed  bool
+	cur     atomic.Pointer[compiled] // what workers follow; replaced, never mutated
+	workers []*Worker
+	bus     *eventBus
+
+	stopping atomic.Bool
+	wg       sync.WaitGroup
+	runErr   chan error
+}
+
+// New builds an engine with an empty graph. Workers do not run until Start
+// (or their Run / RunOnce is called).
+func New(cfg Config) (*Engine, error) {
+	vs := cfg.VectorSize
+	if vs == 0 {
+		vs = DefaultVectorSize
+	}
+	if vs < 1 || vs > MaxVectorSize {
+		return nil, fmt.Errorf("vector size %d: must be in [1, %d]: %w", vs, MaxVectorSize, ErrConfig)
+	}
+	if len(cfg.Workers) == 0 {
+		return nil, fmt.Errorf("no workers: need one per queue: %w", ErrConfig)
+	}
+	e := &Engine{graph: NewGraph(len(cfg.Workers)), runErr: make(chan error, len(cfg.Workers))}
+	e.gen = 1
+	e.cur.Store(compile(e.graph, e.gen))
+	var errs []error
+	for i, wc := range cfg.Workers {
+		w, err := newWorker(e, i, vs, wc)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		e.workers = append(e.workers, w)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	e.bus = newEventBus()
+	return e, nil
+}
+
+// Workers returns the number of workers.
+func (e *Engine) Workers() int { return len(e.workers) }
+
+// Worker returns worker i.
+func (e *Engine) Worker(i int) *Worker { return e.workers[i] }
+
+// Start runs every worker on its own goroutine.
+func (e *Engine) Start() {
+	for _, w := range e.workers {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			if err := w.Run(); err != nil {
+				e.runErr <- err
+			}
+		}()
+	}
+}
+
+// Stop makes running workers return and waits for them; it returns the
+// errors workers failed with. The graph stays; Close releases it.
+func (e *Engine) Stop() error {
+	e.stopping.Store(true)
+	e.wg.Wait()
+	var errs []error
+	for {
+		select {
+		case err := <-e.runErr:
+			errs = append(errs, err)
+		default:
+			return errors.Join(errs...)
+		}
+	}
+}
+
+// Close stops the workers, closes every block and the event goroutine.
+func (e *Engine) Close() error {
+	err := e.Stop()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return err
+	}
+	e.closed = true
+	errs := []error{err}
+	for _, n := range e.graph.Names() {
+		d := e.graph.blocks[n]
+		if cerr := d.inst.Close(); cerr != nil {
+			errs = append(errs, fmt.Errorf("close %s: %w", n, cerr))
+		}
+	}
+	close(e.bus.ch)
+	<-e.bus.done
+	return errors.Join(errs...)
+}
+
+// Exec parses lines as verbs and applies them as one transaction.
+func (e *Engine) Exec(lines ...string) error {
+	verbs := make([]Verb, 0, len(lines))
+	for _, l := range lines {
+		v, err := ParseVerb(l)
+		if err != nil {
+			return err
+		}
+		verbs = append(verbs, v)
+	}
+	return e.Apply(verbs...)
+}
+
+// Apply runs verbs as one transaction: either all succeed and the new graph
+// is published to the workers, or none has any effect and the error names
+// the failing verb. Apply returns once every worker has left the previous
+// graph and the blocks that left the stack are closed; it never makes a
+// worker wait.
+func (e *Engine) Apply(verbs ...Verb) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return ErrStopped
+	}
+	ng, err := e.graph.applyAll(verbs)
+	if err != nil {
+		return err
+	}
+	for _, m := range ng.moves {
+		if st, ok := m.to.(StateTaker); ok {
+			st.TakeState(m.from)
+		}
+	}
+	retired, events := ng.retired, ng.events
+	ng.created, ng.retired, ng.moves, ng.events = nil, nil, nil, nil
+	for _, d := range ng.blocks {
+		d.fresh = false
+	}
+	e.gen++
+	e.cur.Store(compile(ng, e.gen))
+	e.graph = ng
+	e.quiesce(e.gen)
+	var errs []error
+	for _, b := range retired {
+		if err := b.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close retired block: %w", err))
+		}
+	}
+	if len(events) > 0 {
+		e.bus.ch <- resolve(ng, events)
+	}
+	return errors.Join(errs...)
+}
+
+// quiesce waits until every worker either holds no graph or has loaded
+// generation gen; after that no worker can reach a block missing from gen.
+func (e *Engine) quiesce(gen uint64) {
+	for _, w := range e.workers {
+		for d := time.Microsecond; ; d = min(2*d, time.Millisecond) {
+			if s := w.seen.Load(); s == parked || s >= gen {
+				break
+			}
+			time.Sleep(d)
+		}
+	}
+}
+
+// View calls fn with the current graph description under the control-plane
+// lock; fn must only read it.
+func (e *Engine) View(fn func(g *Graph)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	fn(e.graph)
+}
+
+// BlockStats returns block name's counters summed over workers.
+func (e *Engine) BlockStats(name string) (BlockStats, error) {
+	e.mu.Lock()
+	d, ok := e.graph.blocks[name]
+	e.mu.Unlock()
+	if !ok {
+		return BlockStats{}, fmt.Errorf("block stats %s: %w", name, ErrNotFound)
+	}
+	return d.slot.stats(), nil
+}
+
+// Instance returns the live instance of block name, for tests and for
+// blocks' own typed accessors (e.g. a counter's totals).
+func (e *Engine) Instance(name string) (Block, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d, ok := e.graph.blocks[name]
+	if !ok {
+		return nil, fmt.Errorf("instance %s: %w", name, ErrNotFound)
+	}
+	return d.inst, nil
+}
+
+// Port is a handle through which other goroutines send frames down a
+// block's egress path; resolve it once with Engine.Port.
+type Port struct {
+	e    *Engine
+	slot int32
+}
+
+// Port returns a send handle for block name. It stays valid across replace
+// and set of that block.
+func (e *Engine) Port(name string) (Port, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	d, ok := e.graph.blocks[name]
+	if !ok {
+		return Port{}, fmt.Errorf("port %s: %w", name, ErrNotFound)
+	}
+	return Port{e: e, slot: int32(d.slot.id)}, nil
+}
+
+// Send hands a frame owned by the caller (consumed earlier from worker
+// `worker`) to that worker, which sends it down the block's egress path.
+// off and length locate the data inside the frame at base address addr.
+// Safe from any goroutine; lock-free; ErrQueueFull when the worker's
+// hand-off queue is full.
+func (p Port) Send(worker int, addr uint64, off, length uint32) error {
+	w := p.e.workers[worker]
+	if uint64(off)+uint64(length) > uint64(w.fsize) {
+		return fmt.Errorf("send: data %d+%d: must fit the %d-byte frame: %w", off, length, w.fsize, ErrConfig)
+	}
+	if !w.handoff.push(handoff{addr: addr &^ w.fmask, off: off, len: length, slot: p.slot}) {
+		return ErrQueueFull
+	}
+	return nil
+}

@@ -1,0 +1,586 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// MaxNameLen bounds block names (LANA's limit).
+const MaxNameLen = 16
+
+// blockDesc is one block in the mutable description. Owned by the Graph.
+type blockDesc struct {
+	name  string
+	typ   string
+	opts  Options
+	inst  Block
+	info  Info
+	slot  *slot             // stats and stable id; survives replace and set
+	up    string            // ingress neighbour (bind name up)
+	down  string            // egress neighbour (bind down name, or down:out name)
+	outs  map[string]string // named output -> block bound above it
+	subs  map[string]bool   // blocks that receive this block's events
+	fresh bool              // created in the current transaction
+}
+
+func (d *blockDesc) clone() *blockDesc {
+	c := *d
+	c.outs = make(map[string]string, len(d.outs))
+	for k, v := range d.outs {
+		c.outs[k] = v
+	}
+	c.subs = make(map[string]bool, len(d.subs))
+	for k, v := range d.subs {
+		c.subs[k] = v
+	}
+	return &c
+}
+
+func (d *blockDesc) bound() bool { return d.up != "" || d.down != "" || len(d.outs) > 0 }
+
+// stateMove is a TakeState call to make when the transaction commits.
+type stateMove struct{ to, from Block }
+
+// Graph is the mutable description of a stack that the control plane edits:
+// blocks by name, their bindings, subscriptions and the hooked entry block.
+// Every method either succeeds or leaves the Graph as it was. A Graph is not
+// safe for concurrent use; the Engine serialises access to its own.
+//
+// Blocks are instantiated (Configure + Start) when added or set; instances
+// that leave the graph are closed by the Engine once no worker can use them.
+type Graph struct {
+	blocks   map[string]*blockDesc
+	hook     string
+	workers  int
+	nextSlot *uint32
+
+	// Transaction bookkeeping, reset by the Engine at each commit.
+	created []Block     // instances made in this transaction
+	retired []Block     // instances that leave the graph
+	moves   []stateMove // TakeState calls to run on commit
+	events  []pendingEvent
+}
+
+// NewGraph returns an empty description for an engine with the given
+// number of workers.
+func NewGraph(workers int) *Graph {
+	var n uint32
+	return &Graph{blocks: map[string]*blockDesc{}, workers: workers, nextSlot: &n}
+}
+
+func (g *Graph) clone() *Graph {
+	c := &Graph{blocks: make(map[string]*blockDesc, len(g.blocks)), hook: g.hook, workers: g.workers, nextSlot: g.nextSlot}
+	for k, d := range g.blocks {
+		c.blocks[k] = d.clone()
+	}
+	c.created = append([]Block(nil), g.created...)
+	c.retired = append([]Block(nil), g.retired...)
+	c.moves = append([]stateMove(nil), g.moves...)
+	c.events = append([]pendingEvent(nil), g.events...)
+	return c
+}
+
+// Names returns the block names, sorted.
+func (g *Graph) Names() []string {
+	out := make([]string, 0, len(g.blocks))
+	for k := range g.blocks {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// BlockInfo is a read-only view of one block in a Graph.
+type BlockInfo struct {
+	Name, Type string
+	Options    Options
+	Up, Down   string            // ingress and egress neighbours
+	Outputs    map[string]string // named output -> bound block ("" when free)
+	Subs       []string          // subscribers, sorted
+}
+
+// Block describes the block called name.
+func (g *Graph) Block(name string) (BlockInfo, error) {
+	d, err := g.get(name)
+	if err != nil {
+		return BlockInfo{}, err
+	}
+	bi := BlockInfo{Name: d.name, Type: d.typ, Options: d.opts.Clone(), Up: d.up, Down: d.down, Outputs: map[string]string{}}
+	for _, o := range d.info.Outputs {
+		bi.Outputs[o] = d.outs[o]
+	}
+	for s := range d.subs {
+		bi.Subs = append(bi.Subs, s)
+	}
+	sort.Strings(bi.Subs)
+	return bi, nil
+}
+
+// Hooked returns the entry block's name ("" when none).
+func (g *Graph) Hooked() string { return g.hook }
+
+func (g *Graph) get(name string) (*blockDesc, error) {
+	d, ok := g.blocks[name]
+	if !ok {
+		return nil, fmt.Errorf("block %q: %w", name, ErrNotFound)
+	}
+	return d, nil
+}
+
+func checkName(name string) error {
+	if name == "" || len(name) > MaxNameLen {
+		return fmt.Errorf("name %q: must be 1 to %d characters: %w", name, MaxNameLen, ErrBadName)
+	}
+	for _, c := range name {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.') {
+			return fmt.Errorf("name %q: only letters, digits, '_', '-' and '.': %w", name, ErrBadName)
+		}
+	}
+	return nil
+}
+
+// instantiate makes, configures and starts a block.
+func (g *Graph) instantiate(name, typ string, opts Options) (Block, Info, error) {
+	b, err := newBlock(typ)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	if err := b.Configure(opts); err != nil {
+		return nil, Info{}, fmt.Errorf("configure %s (%s): %w", name, typ, err)
+	}
+	info := b.Info()
+	if len(info.Outputs) > MaxOutputs || len(info.Reasons) > MaxReasons {
+		return nil, Info{}, fmt.Errorf("configure %s (%s): %d outputs, %d reasons: at most %d and %d: %w",
+			name, typ, len(info.Outputs), len(info.Reasons), MaxOutputs, MaxReasons, ErrConfig)
+	}
+	if err := b.Start(Env{Name: name, Workers: g.workers}); err != nil {
+		b.Close()
+		return nil, Info{}, fmt.Errorf("start %s (%s): %w", name, typ, err)
+	}
+	g.created = append(g.created, b)
+	return b, info, nil
+}
+
+// Add creates block name of type typ with opts.
+func (g *Graph) Add(name, typ string, opts Options) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("add %s: %w", name, err)
+	}
+	if _, ok := g.blocks[name]; ok {
+		return fmt.Errorf("add %s: %w", name, ErrExists)
+	}
+	if opts == nil {
+		opts = Options{}
+	}
+	b, info, err := g.instantiate(name, typ, opts)
+	if err != nil {
+		return fmt.Errorf("add %s: %w", name, err)
+	}
+	*g.nextSlot++
+	g.blocks[name] = &blockDesc{name: name, typ: typ, opts: opts.Clone(), inst: b, info: info,
+		slot: newSlot(*g.nextSlot, g.workers, info), outs: map[string]string{}, subs: map[string]bool{}, fresh: true}
+	return nil
+}
+
+// Remove deletes an unbound, unhooked block.
+func (g *Graph) Remove(name string) error {
+	d, err := g.get(name)
+	if err != nil {
+		return fmt.Errorf("rm %s: %w", name, err)
+	}
+	if d.bound() {
+		return fmt.Errorf("rm %s: unbind it first (up=%q down=%q outputs=%v): %w", name, d.up, d.down, d.outs, ErrBound)
+	}
+	if g.hook == name {
+		return fmt.Errorf("rm %s: unhook it first: %w", name, ErrBound)
+	}
+	g.goingDown(d)
+	for _, o := range g.blocks {
+		delete(o.subs, name)
+	}
+	delete(g.blocks, name)
+	g.retired = append(g.retired, d.inst)
+	return nil
+}
+
+// splitPort splits "name:output".
+func splitPort(s string) (name, out string) {
+	name, out, _ = strings.Cut(s, ":")
+	return name, out
+}
+
+// Bind binds a below b: ingress a -> b, egress b -> a. With a written as
+// "a:out", b is bound to a's named output out instead of a's ingress port.
+func (g *Graph) Bind(a, b string) error {
+	an, out := splitPort(a)
+	da, err := g.get(an)
+	if err != nil {
+		return fmt.Errorf("bind %s %s: %w", a, b, err)
+	}
+	db, err := g.get(b)
+	if err != nil {
+		return fmt.Errorf("bind %s %s: %w", a, b, err)
+	}
+	if an == b {
+		return fmt.Errorf("bind %s %s: a block cannot bind to itself: %w", a, b, ErrCycle)
+	}
+	if out == "" {
+		if da.up != "" {
+			return fmt.Errorf("bind %s %s: %s's ingress port is taken by %s: %w", a, b, an, da.up, ErrPortTaken)
+		}
+	} else {
+		if !contains(da.info.Outputs, out) {
+			return fmt.Errorf("bind %s %s: %s (%s) has outputs %v: %w", a, b, an, da.typ, da.info.Outputs, ErrNoOutput)
+		}
+		if cur := da.outs[out]; cur != "" {
+			return fmt.Errorf("bind %s %s: %s's output %s is taken by %s: %w", a, b, an, out, cur, ErrPortTaken)
+		}
+	}
+	if db.down != "" {
+		return fmt.Errorf("bind %s %s: %s's egress port is taken by %s: %w", a, b, b, db.down, ErrPortTaken)
+	}
+	if path := g.pathUp(b, an); path != nil {
+		return fmt.Errorf("bind %s %s: %s already reaches %s (%s): %w", a, b, b, an, strings.Join(path, " -> "), ErrCycle)
+	}
+	if out == "" {
+		da.up = b
+	} else {
+		da.outs[out] = b
+	}
+	db.down = an
+	// Binding subscribes the two blocks to each other's events (as in LANA).
+	da.subs[b] = true
+	db.subs[an] = true
+	g.event(Event{Kind: EventBind, Block: an, Peer: b, Key: out}, an, b)
+	return nil
+}
+
+// pathUp returns the ingress path from -> ... -> to, or nil when to is not
+// reachable from from.
+func (g *Graph) pathUp(from, to string) []string {
+	seen := map[string]bool{}
+	var walk func(n string) []string
+	walk = func(n string) []string {
+		if n == to {
+			return []string{n}
+		}
+		if seen[n] {
+			return nil
+		}
+		seen[n] = true
+		d := g.blocks[n]
+		next := make([]string, 0, 1+len(d.outs))
+		if d.up != "" {
+			next = append(next, d.up)
+		}
+		for _, o := range sortedKeys(d.outs) {
+			next = append(next, d.outs[o])
+		}
+		for _, m := range next {
+			if p := walk(m); p != nil {
+				return append([]string{n}, p...)
+			}
+		}
+		return nil
+	}
+	return walk(from)
+}
+
+// Unbind undoes Bind(a, b).
+func (g *Graph) Unbind(a, b string) error {
+	an, out := splitPort(a)
+	da, err := g.get(an)
+	if err != nil {
+		return fmt.Errorf("unbind %s %s: %w", a, b, err)
+	}
+	db, err := g.get(b)
+	if err != nil {
+		return fmt.Errorf("unbind %s %s: %w", a, b, err)
+	}
+	switch {
+	case out == "" && da.up == b && db.down == an:
+		da.up = ""
+	case out != "" && da.outs[out] == b && db.down == an:
+		delete(da.outs, out)
+	default:
+		return fmt.Errorf("unbind %s %s: %s is not bound above %s: %w", a, b, b, a, ErrNotBound)
+	}
+	db.down = ""
+	g.event(Event{Kind: EventUnbind, Block: an, Peer: b, Key: out}, an, b)
+	return nil
+}
+
+// Hook makes name the entry block: frames received on every queue start at
+// its ingress.
+func (g *Graph) Hook(name string) error {
+	if _, err := g.get(name); err != nil {
+		return fmt.Errorf("hook %s: %w", name, err)
+	}
+	if g.hook != "" && g.hook != name {
+		return fmt.Errorf("hook %s: %s is hooked: %w", name, g.hook, ErrPortTaken)
+	}
+	g.hook = name
+	return nil
+}
+
+// Unhook detaches the entry block; received frames are then dropped.
+func (g *Graph) Unhook() error {
+	g.hook = ""
+	return nil
+}
+
+// Set changes options of a live block: a new instance is configured with
+// the merged options and, when that succeeds, takes over the old one's state
+// and place. An invalid value is refused and the old instance stays.
+func (g *Graph) Set(name string, opts Options) error {
+	d, err := g.get(name)
+	if err != nil {
+		return fmt.Errorf("set %s: %w", name, err)
+	}
+	merged := d.opts.Clone()
+	for k, v := range opts {
+		merged[k] = v
+	}
+	b, info, err := g.instantiate(name, d.typ, merged)
+	if err != nil {
+		return fmt.Errorf("set %s: %w", name, err)
+	}
+	if err := checkOutputs(d, info); err != nil {
+		g.created = g.created[:len(g.created)-1]
+		b.Close()
+		return fmt.Errorf("set %s: %w", name, err)
+	}
+	g.moves = append(g.moves, stateMove{to: b, from: d.inst})
+	g.retired = append(g.retired, d.inst)
+	d.inst, d.info, d.opts = b, info, merged
+	d.slot = d.slot.resized(info)
+	for _, k := range sortedKeys(opts) {
+		g.event(Event{Kind: EventOptionSet, Block: name, Key: k, Value: opts[k]}, name)
+	}
+	return nil
+}
+
+// checkOutputs verifies that a replacement has every output d has bound.
+func checkOutputs(d *blockDesc, info Info) error {
+	for _, o := range sortedKeys(d.outs) {
+		if !contains(info.Outputs, o) {
+			return fmt.Errorf("output %s bound to %s would vanish: %w", o, d.outs[o], ErrNoOutput)
+		}
+	}
+	return nil
+}
+
+// Replace puts block nb in a's place: nb's instance takes a's name,
+// bindings, subscribers and statistics, and nb's own name disappears. With
+// keepState, both must have the same type and nb takes a's state
+// (StateTaker); without, nb starts fresh (replace-drop).
+func (g *Graph) Replace(a, nb string, keepState bool) error {
+	verb := "replace"
+	if !keepState {
+		verb = "replace-drop"
+	}
+	da, err := g.get(a)
+	if err != nil {
+		return fmt.Errorf("%s %s %s: %w", verb, a, nb, err)
+	}
+	dn, err := g.get(nb)
+	if err != nil {
+		return fmt.Errorf("%s %s %s: %w", verb, a, nb, err)
+	}
+	if a == nb {
+		return fmt.Errorf("%s %s %s: a block cannot replace itself: %w", verb, a, nb, ErrExists)
+	}
+	if dn.bound() || g.hook == nb {
+		return fmt.Errorf("%s %s %s: %s must be unbound and unhooked: %w", verb, a, nb, nb, ErrBound)
+	}
+	if keepState && da.typ != dn.typ {
+		return fmt.Errorf("%s %s %s: %s is %s, %s is %s; use replace-drop: %w", verb, a, nb, a, da.typ, nb, dn.typ, ErrTypeMismatch)
+	}
+	if err := checkOutputs(da, dn.info); err != nil {
+		return fmt.Errorf("%s %s %s: %w", verb, a, nb, err)
+	}
+	if keepState {
+		g.moves = append(g.moves, stateMove{to: dn.inst, from: da.inst})
+	}
+	g.goingDown(da)
+	g.retired = append(g.retired, da.inst)
+	da.inst, da.info, da.typ, da.opts = dn.inst, dn.info, dn.typ, dn.opts
+	da.slot = da.slot.resized(dn.info)
+	for k, v := range dn.subs {
+		if k != a {
+			da.subs[k] = v
+		}
+	}
+	delete(g.blocks, nb)
+	for _, o := range g.blocks {
+		if o.subs[nb] {
+			delete(o.subs, nb)
+			if o.name != a {
+				o.subs[a] = true
+			}
+		}
+	}
+	return nil
+}
+
+// Subscribe makes b receive a's events.
+func (g *Graph) Subscribe(a, b string) error {
+	da, err := g.get(a)
+	if err != nil {
+		return fmt.Errorf("subscribe %s %s: %w", a, b, err)
+	}
+	if _, err := g.get(b); err != nil {
+		return fmt.Errorf("subscribe %s %s: %w", a, b, err)
+	}
+	da.subs[b] = true
+	return nil
+}
+
+// Unsubscribe stops b receiving a's events.
+func (g *Graph) Unsubscribe(a, b string) error {
+	da, err := g.get(a)
+	if err != nil {
+		return fmt.Errorf("unsubscribe %s %s: %w", a, b, err)
+	}
+	if !da.subs[b] {
+		return fmt.Errorf("unsubscribe %s %s: %s is not subscribed to %s: %w", a, b, b, a, ErrNotFound)
+	}
+	delete(da.subs, b)
+	return nil
+}
+
+func (g *Graph) goingDown(d *blockDesc) {
+	to := make([]string, 0, len(d.subs))
+	for _, s := range sortedKeys(d.subs) {
+		if s != d.name {
+			to = append(to, s)
+		}
+	}
+	g.events = append(g.events, pendingEvent{ev: Event{Kind: EventGoingDown, Block: d.name}, to: to})
+}
+
+// event records ev for the named blocks and their subscribers.
+func (g *Graph) event(ev Event, names ...string) {
+	set := map[string]bool{}
+	for _, n := range names {
+		set[n] = true
+		if d, ok := g.blocks[n]; ok {
+			for s := range d.subs {
+				set[s] = true
+			}
+		}
+	}
+	g.events = append(g.events, pendingEvent{ev: ev, to: sortedKeys(set)})
+}
+
+// Verb is one control-plane operation: Op is add, rm, set, bind, unbind,
+// replace, replace-drop, subscribe, unsubscribe, hook or unhook.
+type Verb struct {
+	Op   string
+	Args []string
+}
+
+// String renders v as a command line.
+func (v Verb) String() string { return strings.TrimSpace(v.Op + " " + strings.Join(v.Args, " ")) }
+
+// ParseVerb parses a line such as "add e0 eth promisc=true" or "bind e0:ipv4 ip".
+func ParseVerb(line string) (Verb, error) {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return Verb{}, fmt.Errorf("verb %q: empty: %w", line, ErrBadVerb)
+	}
+	return Verb{Op: f[0], Args: f[1:]}, nil
+}
+
+// Apply applies one verb. Ops are matched exactly (never by prefix).
+func (g *Graph) Apply(v Verb) error {
+	want := map[string]int{"add": -2, "rm": 1, "set": -2, "bind": 2, "unbind": 2, "replace": 2,
+		"replace-drop": 2, "subscribe": 2, "unsubscribe": 2, "hook": 1, "unhook": 0}
+	n, ok := want[v.Op]
+	if !ok {
+		return fmt.Errorf("verb %q: unknown operation (add, rm, set, bind, unbind, replace, replace-drop, subscribe, unsubscribe, hook, unhook): %w", v.String(), ErrBadVerb)
+	}
+	if n >= 0 && len(v.Args) != n || n < 0 && len(v.Args) < -n {
+		return fmt.Errorf("verb %q: %s takes %s arguments: %w", v.String(), v.Op, argCount(n), ErrBadVerb)
+	}
+	a := v.Args
+	switch v.Op {
+	case "add":
+		opts, err := ParseOptions(a[2:])
+		if err != nil {
+			return fmt.Errorf("add %s: %w", a[0], err)
+		}
+		return g.Add(a[0], a[1], opts)
+	case "rm":
+		return g.Remove(a[0])
+	case "set":
+		opts, err := ParseOptions(a[1:])
+		if err != nil {
+			return fmt.Errorf("set %s: %w", a[0], err)
+		}
+		return g.Set(a[0], opts)
+	case "bind":
+		return g.Bind(a[0], a[1])
+	case "unbind":
+		return g.Unbind(a[0], a[1])
+	case "replace":
+		return g.Replace(a[0], a[1], true)
+	case "replace-drop":
+		return g.Replace(a[0], a[1], false)
+	case "subscribe":
+		return g.Subscribe(a[0], a[1])
+	case "unsubscribe":
+		return g.Unsubscribe(a[0], a[1])
+	case "hook":
+		return g.Hook(a[0])
+	default:
+		return g.Unhook()
+	}
+}
+
+func argCount(n int) string {
+	if n < 0 {
+		return fmt.Sprintf("at least %d", -n)
+	}
+	return fmt.Sprint(n)
+}
+
+// applyAll applies verbs to a copy of g and returns the copy, or the first
+// error (g is untouched either way). Instances created by a failed
+// transaction are closed.
+func (g *Graph) applyAll(verbs []Verb) (*Graph, error) {
+	c := g.clone()
+	base := len(c.created)
+	for i, v := range verbs {
+		if err := c.Apply(v); err != nil {
+			var errs []error
+			for _, b := range c.created[base:] {
+				if e := b.Close(); e != nil {
+					errs = append(errs, e)
+				}
+			}
+			return nil, errors.Join(append([]error{fmt.Errorf("verb %d: %w", i+1, err)}, errs...)...)
+		}
+	}
+	return c, nil
+}
+
+func contains(s []string, x string) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

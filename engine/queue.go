@@ -1,0 +1,29 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/lana-net/lana/xsk"
+)
+
+// Desc is an RX or TX ring entry (xsk.Desc): Addr is the UMEM offset of the
+// first data byte (frame base plus headroom), Len the data length.
+type Desc = xsk.Desc
+
+// Queue is one NIC queue as a worker sees it: the four AF_XDP rings in
+// batch form. *xsk.Socket and *xsk.MemQueue implement it. Every method is
+// called only by the worker that owns the queue; none may allocate.
+type Queue interface {
+	// Receive takes up to len(descs) descriptors from the RX ring.
+	Receive(descs []Desc) int
+	// Refill gives up to len(addrs) frames to the fill ring and reports how
+	// many it took; the rest stay with the caller.
+	Refill(addrs []uint64) int
+	// Transmit puts up to len(descs) frames on the TX ring and kicks the
+	// kernel when needed; frames it did not take stay with the caller.
+	Transmit(descs []Desc) int
+	// Complete takes up to len(addrs) addresses from the completion ring.
+	Complete(addrs []uint64) int
+	// Poll sleeps until the RX ring has descriptors or timeout passes.
+	Poll(timeout time.Duration) (bool, error)
+}

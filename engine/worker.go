@@ -1,0 +1,579 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lana-net/lana/xsk"
+)
+
+// PollMode says what a worker does when its RX ring is empty.
+type PollMode uint8
+
+const (
+	// PollBusy spins on the RX ring: lowest latency, one core at 100%.
+	PollBusy PollMode = iota
+	// PollWakeup sleeps in Queue.Poll after every empty round: no CPU when
+	// idle, a wakeup's latency on the first packet.
+	PollWakeup
+	// PollAdaptive spins WorkerConfig.Spin empty rounds, then sleeps in Poll.
+	PollAdaptive
+)
+
+// String returns busy, wakeup or adaptive.
+func (m PollMode) String() string {
+	return [...]string{"busy", "wakeup", "adaptive"}[m]
+}
+
+// WorkerConfig describes one NIC queue and how its worker runs.
+type WorkerConfig struct {
+	// Queue is the queue's rings; the worker alone calls its methods.
+	Queue Queue
+	// UMEM holds the queue's frames (Socket.UMEM() or MemQueue.UMEM()).
+	UMEM *xsk.UMEM
+	// Frames are the base addresses of the frames this worker owns; at start
+	// they go to the fill ring (except Reserve of them). Default: every
+	// frame of UMEM (right for one queue per UMEM).
+	Frames []uint64
+	// QueueID is stored in every packet's Queue field.
+	QueueID uint16
+	// Pin, when true, pins the worker's OS thread to CPU.
+	Pin bool
+	// CPU is the CPU to pin to when Pin is set.
+	CPU int
+	// Mode is the idle strategy; Spin the empty rounds before adaptive
+	// sleeps (default 256); PollTimeout the longest sleep (default 10ms,
+	// which also bounds how long a reconfiguration waits for a sleeping
+	// worker).
+	Mode        PollMode
+	Spin        int
+	PollTimeout time.Duration
+	// Reserve frames stay on the free list for tee clones (default: the
+	// vector size).
+	Reserve int
+	// HandoffSize is the capacity of the lock-free queue through which other
+	// goroutines hand frames to the worker; a power of two (default 1024).
+	HandoffSize int
+}
+
+// parked is the quiescence word of a worker that holds no graph reference.
+const parked = math.MaxUint64
+
+// maxHops bounds the blocks one packet may visit (turn-around ping-pong
+// ends in a "loop" drop).
+const maxHops = 64
+
+// Worker runs one queue: receive a vector, walk it through the current
+// compiled graph, recycle, transmit. Every field below `seen` is owned by the
+// worker goroutine; other goroutines use only Release and Send.
+type Worker struct {
+	idx int
+	e   *Engine
+
+	// seen is the generation of the graph the worker uses, 0 while it is
+	// loading one, parked when it holds none. Written by the worker, read by
+	// the control plane's quiescence wait.
+	seen atomic.Uint64
+	_    [cacheLine]byte
+
+	handoff *mpsc
+	ctr     queueCounters
+
+	running sync.Mutex // held while Run executes
+	cfg     WorkerConfig
+	q       Queue
+	umem    *xsk.UMEM
+	fsize   uint32
+	fmask   uint64
+	total   int
+
+	g       *compiled
+	vsize   int
+	free    []uint64 // free frame bases (stack)
+	rx      []Desc
+	tx      []Desc
+	comp    []uint64
+	vecs    []*Vector
+	targets [][]int32 // per level scratch: target node of each packet
+	txOut   int       // frames in TX + completion rings
+	nvec    uint64
+	drops   [numQueueDrops]uint64
+}
+
+func newWorker(e *Engine, idx, vsize int, cfg WorkerConfig) (*Worker, error) {
+	if cfg.Queue == nil {
+		return nil, fmt.Errorf("worker %d: nil queue: %w", idx, ErrConfig)
+	}
+	if cfg.UMEM == nil {
+		return nil, fmt.Errorf("worker %d: nil umem: %w", idx, ErrConfig)
+	}
+	fs := cfg.UMEM.FrameSize()
+	if len(cfg.Frames) == 0 {
+		cfg.Frames = cfg.UMEM.FrameAddrs(0, cfg.UMEM.FrameCount())
+	}
+	for _, a := range cfg.Frames {
+		if a&uint64(fs-1) != 0 || a+uint64(fs) > uint64(cfg.UMEM.Size()) {
+			return nil, fmt.Errorf("worker %d: frame %#x: must be frame-aligned inside the %d-byte umem: %w", idx, a, cfg.UMEM.Size(), ErrConfig)
+		}
+	}
+	if cfg.Spin <= 0 {
+		cfg.Spin = 256
+	}
+	if cfg.PollTimeout <= 0 {
+		cfg.PollTimeout = 10 * time.Millisecond
+	}
+	if cfg.Reserve <= 0 {
+		cfg.Reserve = vsize
+	}
+	if cfg.HandoffSize <= 0 {
+		cfg.HandoffSize = 1024
+	}
+	if cfg.HandoffSize&(cfg.HandoffSize-1) != 0 {
+		return nil, fmt.Errorf("worker %d: handoff size %d: must be a power of two: %w", idx, cfg.HandoffSize, ErrConfig)
+	}
+	w := &Worker{idx: idx, e: e, cfg: cfg, q: cfg.Queue, umem: cfg.UMEM, fsize: fs, fmask: uint64(fs - 1),
+		total: len(cfg.Frames), vsize: vsize, handoff: newMPSC(cfg.HandoffSize)}
+	w.seen.Store(parked)
+	w.free = make([]uint64, 0, len(cfg.Frames))
+	w.free = append(w.free, cfg.Frames...)
+	w.rx = make([]Desc, vsize)
+	w.tx = make([]Desc, 0, vsize)
+	w.comp = make([]uint64, vsize)
+	w.vecs = make([]*Vector, maxHops+1)
+	w.targets = make([][]int32, maxHops+1)
+	for i := range w.vecs {
+		w.vecs[i] = newVector(vsize, w)
+		w.vecs[i].Worker = idx
+		w.targets[i] = make([]int32, vsize)
+	}
+	w.ctr.free.Store(uint64(len(w.free)))
+	return w, nil
+}
+
+// Index returns the worker's index.
+func (w *Worker) Index() int { return w.idx }
+
+// Stats returns the worker's queue counters; safe from any goroutine.
+func (w *Worker) Stats() QueueStats { return w.ctr.stats(w.total) }
+
+// Release gives a consumed frame (by its base or any address inside it)
+// back to the worker. Safe from any goroutine; ErrQueueFull when the
+// hand-off queue is full (retry later).
+func (w *Worker) Release(addr uint64) error {
+	if !w.handoff.push(handoff{addr: addr &^ w.fmask, slot: -1}) {
+		return ErrQueueFull
+	}
+	return nil
+}
+
+// FreeFrames returns the free list's frames (a copy). Call only when the
+// worker is not running; tests use it to account for every frame.
+func (w *Worker) FreeFrames() []uint64 { return append([]uint64(nil), w.free...) }
+
+// Run drives the worker on the calling goroutine until the engine stops:
+// it locks the OS thread, pins it when configured and polls per Mode.
+func (w *Worker) Run() error {
+	if !w.running.TryLock() {
+		return fmt.Errorf("worker %d: already running: %w", w.idx, ErrConfig)
+	}
+	defer w.running.Unlock()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if w.cfg.Pin {
+		if err := pin(w.cfg.CPU); err != nil {
+			return fmt.Errorf("worker %d: pin to cpu %d: %w", w.idx, w.cfg.CPU, err)
+		}
+	}
+	w.unpark()
+	defer w.park()
+	empty := 0
+	for {
+		if w.e.stopping.Load() {
+			w.publish()
+			return nil
+		}
+		if w.step() > 0 {
+			empty = 0
+			continue
+		}
+		empty++
+		add(&w.ctr.idle, 1)
+		if w.cfg.Mode == PollBusy || w.cfg.Mode == PollAdaptive && empty < w.cfg.Spin {
+			continue
+		}
+		w.park()
+		add(&w.ctr.polls, 1)
+		w.q.Poll(w.cfg.PollTimeout)
+		w.unpark()
+	}
+}
+
+// RunOnce processes at most one vector without waiting and returns the
+// number of packets received. Between calls the worker holds no graph
+// reference, so reconfiguration never waits on a caller that stopped
+// calling. For benchmarks and tests that play the kernel's side; never
+// call it while Run is active on the same worker.
+func (w *Worker) RunOnce() int {
+	w.unpark()
+	n := w.step()
+	w.park()
+	return n
+}
+
+// park drops the worker's graph reference (quiescent until unpark).
+func (w *Worker) park() {
+	w.seen.Store(parked)
+	w.g = nil
+}
+
+// unpark announces "active, generation unknown" before loading the graph,
+// so a concurrent quiescence check either sees 0 and waits, or happened
+// before the load and then the load sees the newest graph.
+func (w *Worker) unpark() {
+	w.seen.Store(0)
+	g := w.e.cur.Load()
+	w.g = g
+	w.seen.Store(g.gen)
+}
+
+// step is one round: completions, hand-offs, receive, pipeline, transmit,
+// refill. Worker goroutine only.
+func (w *Worker) step() int {
+	if g := w.e.cur.Load(); g != w.g {
+		w.g = g
+		w.seen.Store(g.gen)
+		add(&w.ctr.swaps, 1)
+	}
+	if w.txOut > 0 {
+		w.complete()
+	}
+	w.drainHandoff()
+	v := w.vecs[0]
+	n := w.q.Receive(w.rx[:w.vsize])
+	if n > 0 {
+		w.nvec++
+		pk := v.Pkts[:n]
+		var bytes uint64
+		for i, d := range w.rx[:n] {
+			base := d.Addr &^ w.fmask
+			off := uint32(d.Addr - base)
+			pk[i] = Packet{frame: w.umem.Frame(base, w.fsize), Addr: base,
+				head: off, tail: off + d.Len, Queue: w.cfg.QueueID}
+			bytes += uint64(d.Len)
+		}
+		v.Pkts = pk
+		add(&w.ctr.received, uint64(n))
+		add(&w.ctr.rxPackets, uint64(n))
+		add(&w.ctr.rxBytes, bytes)
+		add(&w.ctr.vectors, 1)
+		if w.g.entry < 0 {
+			w.dropAll(v, dropUnhooked)
+		} else {
+			w.run(w.g.entry, v, 0, 0)
+		}
+	}
+	if len(w.tx) > 0 {
+		w.flushTX()
+	}
+	w.refill()
+	w.publish()
+	return n
+}
+
+// publish stores the worker-local counters that are not updated in place.
+func (w *Worker) publish() {
+	for i, d := range w.drops {
+		if d != 0 {
+			add(&w.ctr.drops[i], d)
+			w.drops[i] = 0
+		}
+	}
+	w.ctr.free.Store(uint64(len(w.free)))
+}
+
+// refill gives free frames beyond the reserve to the fill ring.
+func (w *Worker) refill() {
+	r := w.cfg.Reserve
+	if len(w.free) <= r {
+		return
+	}
+	m := w.q.Refill(w.free[r:])
+	if m == 0 {
+		return
+	}
+	rest := copy(w.free[r:], w.free[r+m:])
+	w.free = w.free[:r+rest]
+	add(&w.ctr.refilled, uint64(m))
+}
+
+// complete moves completed TX frames to the free list.
+func (w *Worker) complete() {
+	m := w.q.Complete(w.comp)
+	for _, a := range w.comp[:m] {
+		w.free = append(w.free, a&^w.fmask)
+	}
+	w.txOut -= m
+	add(&w.ctr.complete, uint64(m))
+}
+
+// flushTX hands queued TX descriptors to the ring; those it refuses are
+// dropped (tx-full) and their frames freed.
+func (w *Worker) flushTX() {
+	m := w.q.Transmit(w.tx)
+	for _, d := range w.tx[m:] {
+		w.free = append(w.free, d.Addr&^w.fmask)
+	}
+	w.drops[dropTxFull] += uint64(len(w.tx) - m)
+	w.txOut += m
+	add(&w.ctr.sent, uint64(m))
+	add(&w.ctr.txPackets, uint64(m))
+	w.tx = w.tx[:0]
+}
+
+// drainHandoff takes frames handed over by other goroutines: releases go to
+// the free list, sends start down their block's egress path.
+func (w *Worker) drainHandoff() {
+	h, ok := w.handoff.pop()
+	if !ok {
+		return
+	}
+	v := w.vecs[0]
+	v.Pkts = v.Pkts[:0]
+	slot := int32(-2)
+	flush := func() {
+		if len(v.Pkts) == 0 {
+			return
+		}
+		ni := int32(-1)
+		if int(slot) < len(w.g.egressBySlot) {
+			ni = w.g.egressBySlot[slot]
+		}
+		if ni < 0 {
+			w.dropAll(v, dropBadInject)
+		} else {
+			w.run(ni, v, 0, 0)
+		}
+		v.Pkts = v.Pkts[:0]
+	}
+	for n := 0; ok && n < len(w.handoff.cells); n++ {
+		if h.slot < 0 {
+			w.free = append(w.free, h.addr)
+			add(&w.ctr.released, 1)
+		} else {
+			add(&w.ctr.released, 1)
+			if h.slot != slot || len(v.Pkts) == w.vsize {
+				flush()
+				slot = h.slot
+			}
+			base := h.addr
+			v.Pkts = append(v.Pkts, Packet{frame: w.umem.Frame(base, w.fsize),
+				Addr: base, head: h.off, tail: h.off + h.len, Queue: w.cfg.QueueID})
+		}
+		h, ok = w.handoff.pop()
+	}
+	flush()
+}
+
+// freeFrame puts a frame on the free list.
+func (w *Worker) freeFrame(addr uint64) { w.free = append(w.free, addr&^w.fmask) }
+
+// clone copies p into a free frame.
+func (w *Worker) clone(p *Packet) (Packet, bool) {
+	n := len(w.free)
+	if n == 0 {
+		return Packet{}, false
+	}
+	base := w.free[n-1]
+	w.free = w.free[:n-1]
+	c := *p
+	c.frame = w.umem.Frame(base, w.fsize)
+	c.Addr = base
+	copy(c.frame[c.head:c.tail], p.frame[p.head:p.tail])
+	return c, true
+}
+
+// dropAll frees every frame of v, counting an engine-level reason.
+func (w *Worker) dropAll(v *Vector, reason int) {
+	for i := range v.Pkts {
+		w.free = append(w.free, v.Pkts[i].Addr)
+	}
+	w.drops[reason] += uint64(len(v.Pkts))
+}
+
+// run walks v from node ni. A vector whose packets all go the same way
+// stays in place (no copy, no recursion); mixed verdicts split it into
+// per-target vectors one level deeper.
+func (w *Worker) run(ni int32, v *Vector, level, hops int) {
+	g := w.g
+	for {
+		if ni < 0 {
+			w.dropAll(v, dropUnbound)
+			return
+		}
+		if hops >= maxHops {
+			w.dropAll(v, dropLoop)
+			return
+		}
+		hops++
+		nd := &g.nodes[ni]
+		n := len(v.Pkts)
+		vd := v.verdicts[:n]
+		clear(vd)
+		v.Dir = nd.dir
+		v.emitted = v.emitted[:0]
+		v.emitOut = v.emitOut[:0]
+		c := &nd.slot.c[w.idx]
+		if w.nvec&63 == 0 {
+			t0 := time.Now()
+			nd.block.Process(v)
+			add(&c.sampledNs, uint64(time.Since(t0)))
+			add(&c.sampledPkts, uint64(n))
+		} else {
+			nd.block.Process(v)
+		}
+		var bytes uint64
+		first := vd[0]
+		same := true
+		for i := range v.Pkts {
+			p := &v.Pkts[i]
+			bytes += uint64(p.tail - p.head)
+			same = same && vd[i] == first
+		}
+		add(&c.packets, uint64(n))
+		add(&c.bytes, bytes)
+		add(&c.vectors, 1)
+		if same && len(v.emitted) == 0 {
+			switch {
+			case first == VerdictContinue:
+				ni = nd.next[0]
+				continue
+			case first >= verdictOutput:
+				ni = -1
+				if k := int(first-verdictOutput) + 1; k < len(nd.next) {
+					ni = nd.next[k]
+				}
+				continue
+			case first == VerdictTurnAround:
+				ni = nd.turn
+				continue
+			}
+		}
+		w.dispatch(nd, v, level, hops)
+		return
+	}
+}
+
+// dispatch settles the sinks (drop, consume, transmit) of a processed
+// vector and sends the rest on, grouped by target in order of first
+// appearance, followed by emitted packets.
+func (w *Worker) dispatch(nd *node, v *Vector, level, hops int) {
+	tg := w.targets[level][:len(v.Pkts)]
+	c := &nd.slot.c[w.idx]
+	var dropped [MaxReasons]uint64
+	pending := 0
+	for i := range v.Pkts {
+		p := &v.Pkts[i]
+		t := int32(-2) // settled
+		switch vd := v.verdicts[i]; {
+		case vd == VerdictContinue:
+			t = nd.next[0]
+		case vd == VerdictDrop:
+			r := v.reasons[i]
+			if int(r) >= nd.reasons {
+				r = 0
+			}
+			dropped[r]++
+			w.free = append(w.free, p.Addr)
+		case vd == VerdictConsumed:
+			add(&w.ctr.consumed, 1)
+		case vd == VerdictTransmit:
+			w.transmit(p)
+		case vd == VerdictTurnAround:
+			t = nd.turn
+		default:
+			t = -1
+			if k := int(vd-verdictOutput) + 1; k < len(nd.next) {
+				t = nd.next[k]
+			}
+		}
+		if t == -1 {
+			w.free = append(w.free, p.Addr)
+			w.drops[dropUnbound]++
+			t = -2
+		}
+		tg[i] = t
+		if t >= 0 {
+			pending++
+		}
+	}
+	for r, d := range dropped[:max(nd.reasons, 1)] {
+		if d != 0 {
+			add(&c.drops[r], d)
+		}
+	}
+	if level+1 >= len(w.vecs) {
+		// Too deep: settle what is left as loop drops.
+		for i, t := range tg {
+			if t >= 0 {
+				w.free = append(w.free, v.Pkts[i].Addr)
+				w.drops[dropLoop]++
+			}
+		}
+		for i := range v.emitted {
+			w.free = append(w.free, v.emitted[i].Addr)
+			w.drops[dropLoop]++
+		}
+		return
+	}
+	child := w.vecs[level+1]
+	for start := 0; pending > 0; {
+		for tg[start] < 0 {
+			start++
+		}
+		t := tg[start]
+		child.Pkts = child.Pkts[:0]
+		for i := start; i < len(tg); i++ {
+			if tg[i] == t {
+				child.Pkts = append(child.Pkts, v.Pkts[i])
+				tg[i] = -2
+				pending--
+			}
+		}
+		w.run(t, child, level+1, hops)
+	}
+	if len(v.emitted) > 0 {
+		w.runEmitted(nd, v, level, hops)
+	}
+}
+
+// runEmitted sends a block's emitted packets to their outputs.
+func (w *Worker) runEmitted(nd *node, v *Vector, level, hops int) {
+	child := w.vecs[level+1]
+	em, outs := v.emitted, v.emitOut
+	for len(em) > 0 {
+		k := outs[0]
+		j := 1
+		for j < len(em) && outs[j] == k {
+			j++
+		}
+		t := int32(-1)
+		if int(k)+1 < len(nd.next) {
+			t = nd.next[int(k)+1]
+		}
+		child.Pkts = append(child.Pkts[:0], em[:j]...)
+		w.run(t, child, level+1, hops)
+		em, outs = em[j:], outs[j:]
+	}
+}
+
+// transmit queues p for the TX ring, flushing a full batch.
+func (w *Worker) transmit(p *Packet) {
+	if len(w.tx) == cap(w.tx) {
+		w.flushTX()
+	}
+	w.tx = append(w.tx, p.desc())
+}
