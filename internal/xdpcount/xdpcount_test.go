@@ -14,15 +14,22 @@ import (
 	"github.com/lana-net/lana/internal/xdpcount"
 )
 
-// send writes n UDP frames from A to B's address and port 9 through AF_PACKET.
-func send(t *testing.T, p *testbed.Pair, n uint64) {
-	t.Helper()
+// newPair returns a pair whose A end sends nothing of its own (no IPv6
+// solicitations) that the counters would count.
+func newPair(t *testing.T) *testbed.Pair {
+	p := testbed.New(t, testbed.Options{})
 	err := p.Do(testbed.A, func() error {
 		return os.WriteFile("/proc/sys/net/ipv6/conf/"+p.IfA+"/disable_ipv6", []byte("1"), 0)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return p
+}
+
+// send writes n UDP frames from A to B's address and port 9 through AF_PACKET.
+func send(t *testing.T, p *testbed.Pair, n uint64) {
+	t.Helper()
 	g, err := livegen.NewAFPacket(livegen.Config{
 		Ifindex: p.IndexA, CPU: -1, Count: n,
 		Do: func(fn func() error) error { return p.Do(testbed.A, fn) },
@@ -66,7 +73,7 @@ func waitFor(c *xdpcount.Counter, n uint64) uint64 {
 }
 
 func TestDropCountsFramesAndBytes(t *testing.T) {
-	p := testbed.New(t, testbed.Options{})
+	p := newPair(t)
 	drop := attach(t, p, xdpcount.Drop)
 	if drop.Map() == nil || drop.Action() != xdpcount.Drop {
 		t.Fatal("counter lacks its map or action")
@@ -82,7 +89,7 @@ func TestDropCountsFramesAndBytes(t *testing.T) {
 }
 
 func TestPassReachesStack(t *testing.T) {
-	p := testbed.New(t, testbed.Options{})
+	p := newPair(t)
 	pass := attach(t, p, xdpcount.Pass)
 	var conn *net.UDPConn
 	err := p.Do(testbed.B, func() (err error) {
