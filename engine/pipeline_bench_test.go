@@ -96,14 +96,14 @@ func runPipeline(b *testing.B, vsize, blocks int, typ string, swapsPerSec int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t := time.NewTicker(time.Second / time.Duration(swapsPerSec))
-			defer t.Stop()
+			start, period := time.Now(), time.Second/time.Duration(swapsPerSec)
 			for i := 0; ; i++ {
 				select {
 				case <-stop:
 					return
-				case <-t.C:
+				default:
 				}
+				time.Sleep(time.Until(start.Add(time.Duration(i) * period)))
 				name := fmt.Sprintf("x%d", i)
 				if err := r.e.Exec("add "+name+" "+typ, "replace-drop d1 "+name); err != nil {
 					b.Error(err)

@@ -116,7 +116,7 @@ type QueueStats struct {
 	Vectors, Idle, Polls, Swaps   uint64
 	// Drops counts engine-level drops by reason: unbound, loop, tx-full,
 	// unhooked, bad-inject.
-	Drops map[string]uint64
+	Drops  map[string]uint64
 	Frames FrameCounts
 }
 

@@ -258,11 +258,14 @@ func (w *Worker) step() int {
 		w.nvec++
 		pk := v.Pkts[:n]
 		var bytes uint64
+		qid := w.cfg.QueueID
 		for i, d := range w.rx[:n] {
 			base := d.Addr &^ w.fmask
 			off := uint32(d.Addr - base)
-			pk[i] = Packet{frame: w.umem.Frame(base, w.fsize), Addr: base,
-				head: off, tail: off + d.Len, Queue: w.cfg.QueueID}
+			p := &pk[i]
+			p.frame = w.umem.Frame(base, w.fsize)
+			p.Addr, p.head, p.tail = base, off, off+d.Len
+			p.Queue, p.EtherType, p.VLAN, p.Port, p.L3 = qid, 0, 0, 0, 0
 			bytes += uint64(d.Len)
 		}
 		v.Pkts = pk
