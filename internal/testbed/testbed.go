@@ -51,6 +51,9 @@ func (s Side) String() string {
 type Options struct {
 	// Queues is the number of RX and TX queues of each veth end (default 1).
 	Queues int
+	// KeepIPv6 leaves IPv6 on. By default it is off on both ends, so that
+	// neighbour and router solicitations never mix with a test's frames.
+	KeepIPv6 bool
 }
 
 // Pair is two network namespaces joined by a veth pair.
@@ -113,6 +116,20 @@ func NewPair(opts Options) (_ *Pair, err error) {
 	}
 	if err := p.createVeth(opts); err != nil {
 		return nil, err
+	}
+	if !opts.KeepIPv6 {
+		for _, e := range []struct {
+			side Side
+			name string
+		}{{A, p.IfA}, {B, p.IfB}} {
+			// /proc/sys/net follows the namespace of the opening thread.
+			err := p.Do(e.side, func() error {
+				return os.WriteFile("/proc/sys/net/ipv6/conf/"+e.name+"/disable_ipv6", []byte("1"), 0)
+			})
+			if err != nil {
+				return nil, fmt.Errorf("testbed: disable IPv6 on %s: %w", e.name, err)
+			}
+		}
 	}
 	if err := p.configure(A, p.IfA, p.AddrA, &p.IndexA, &p.MACA); err != nil {
 		return nil, err
