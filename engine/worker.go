@@ -100,6 +100,7 @@ type Worker struct {
 	vecs    []*Vector
 	targets [][]int32 // per level scratch: target node of each packet
 	txOut   int       // frames in TX + completion rings
+	lastGen uint64    // generation of the last graph used, for the swaps counter
 	nvec    uint64
 	drops   [numQueueDrops]uint64
 }
@@ -246,6 +247,9 @@ func (w *Worker) step() int {
 	if g := w.e.cur.Load(); g != w.g {
 		w.g = g
 		w.seen.Store(g.gen)
+	}
+	if w.g.gen != w.lastGen {
+		w.lastGen = w.g.gen
 		add(&w.ctr.swaps, 1)
 	}
 	if w.txOut > 0 {
