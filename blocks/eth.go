@@ -2,8 +2,9 @@ package blocks
 
 import (
 	"encoding/binary"
-	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/lana-net/lana/engine"
 )
@@ -61,8 +62,9 @@ func (e *Eth) Configure(opts engine.Options) error {
 	seen := map[uint64]string{}
 	for _, kv := range p.Prefix("type.") {
 		name, val := kv[0], kv[1]
-		var t uint64
-		if _, err := fmt.Sscanf(val, "0x%x", &t); err != nil || t < 0x0600 || t > 0xffff {
+		hex, isHex := strings.CutPrefix(val, "0x")
+		t, err := strconv.ParseUint(hex, 16, 16)
+		if !isHex || err != nil || t < 0x0600 {
 			p.Fail("type."+name, val, "must be an ethertype 0x0600..0xffff in hex")
 			continue
 		}
