@@ -288,7 +288,7 @@ func (g *Graph) pathUp(from, to string) []string {
 	return walk(from)
 }
 
-// Unbind undoes Bind(a, b).
+// Unbind undoes Bind(a, b), including the mutual event subscription.
 func (g *Graph) Unbind(a, b string) error {
 	an, out := splitPort(a)
 	da, err := g.get(an)
@@ -309,6 +309,9 @@ func (g *Graph) Unbind(a, b string) error {
 	}
 	db.down = ""
 	g.event(Event{Kind: EventUnbind, Block: an, Peer: b, Key: out}, an, b)
+	// Undo the mutual subscription bind made.
+	delete(da.subs, b)
+	delete(db.subs, an)
 	return nil
 }
 
