@@ -1,0 +1,219 @@
+package api
+
+import (
+	"sort"
+	"strings"
+)
+
+// Transport constants.
+const (
+	// DefaultSocket is where lanad listens unless told otherwise.
+	DefaultSocket = "/run/lana/lanad.sock"
+	// Prefix is the version prefix of every route.
+	Prefix = "/v1"
+	// MaxBody bounds a request body in bytes; larger requests get 413.
+	MaxBody = 1 << 20
+)
+
+// Routes, relative to the server root. {op} is one of Ops; {name} a block.
+const (
+	RouteVerb          = Prefix + "/verbs/{op}"     // POST Verb -> Result
+	RouteTransaction   = Prefix + "/transaction"    // POST Transaction -> Result
+	RouteList          = Prefix + "/list"           // GET -> List
+	RouteBlocks        = Prefix + "/blocks"         // GET -> []Block
+	RouteBlock         = Prefix + "/blocks/{name}"  // GET -> BlockDetail
+	RouteTypes         = Prefix + "/types"          // GET -> []string
+	RouteBindings      = Prefix + "/bindings"       // GET -> []Binding
+	RouteSubscriptions = Prefix + "/subscriptions"  // GET -> []Subscription
+	RouteQueues        = Prefix + "/queues"         // GET -> []Queue
+	RouteStats         = Prefix + "/stats"          // GET -> Stats
+	RouteSave          = Prefix + "/save"           // GET -> Saved
+	RouteReload        = Prefix + "/reload"         // POST -> Result (as SIGHUP)
+)
+
+// Ops are the verbs the API accepts, matched exactly (never by prefix).
+var Ops = []string{"add", "rm", "set", "bind", "unbind", "replace", "replace-drop",
+	"subscribe", "unsubscribe", "hook", "unhook"}
+
+// Verb is one LANA control verb.
+//
+//	add NAME TYPE     Args [NAME, TYPE], Options the block's options
+//	rm NAME           Args [NAME]
+//	set NAME          Args [NAME], Options the keys to change
+//	bind A B          Args [A, B]: ingress A -> B, egress B -> A; A may be "A:output"
+//	unbind A B        Args [A, B]
+//	replace A B       Args [A, B]: B takes A's place and state (same type)
+//	replace-drop A B  Args [A, B]: B takes A's place, fresh state
+//	subscribe A B     Args [A, B]: B receives A's events
+//	unsubscribe A B   Args [A, B]
+//	hook NAME         Args [NAME]: received frames enter at NAME
+//	unhook            no Args
+type Verb struct {
+	Op      string            `json:"op"`
+	Args    []string          `json:"args,omitempty"`
+	Options map[string]string `json:"options,omitempty"`
+}
+
+// String renders v as a command line: "add c0 counter k=v", options sorted.
+func (v Verb) String() string {
+	w := append([]string{v.Op}, v.Args...)
+	keys := make([]string, 0, len(v.Options))
+	for k := range v.Options {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		w = append(w, k+"="+v.Options[k])
+	}
+	return strings.Join(w, " ")
+}
+
+// Transaction is a list of verbs applied all or none.
+type Transaction struct {
+	Verbs []Verb `json:"verbs"`
+}
+
+// Result answers a successful change.
+type Result struct {
+	// Applied is the number of verbs applied.
+	Applied int `json:"applied"`
+}
+
+// Error is the body of every failed request.
+type Error struct {
+	// Message names the culprit and the rule it broke.
+	Message string `json:"error"`
+	// Kind classifies the failure: bad-request, not-found, conflict,
+	// forbidden, too-large, internal, unavailable.
+	Kind string `json:"kind"`
+}
+
+// Error returns the message.
+func (e *Error) Error() string { return e.Message }
+
+// Block describes one block of the running stack.
+type Block struct {
+	Name    string            `json:"name"`
+	Type    string            `json:"type"`
+	Options map[string]string `json:"options"`
+	// Up is the block above on the ingress path, Down the one below.
+	Up   string `json:"up,omitempty"`
+	Down string `json:"down,omitempty"`
+	// Outputs maps each named output to the block bound to it ("" free).
+	Outputs map[string]string `json:"outputs,omitempty"`
+	// Subscribers receive this block's events.
+	Subscribers []string `json:"subscribers,omitempty"`
+	// Hooked is true for the entry block.
+	Hooked bool `json:"hooked,omitempty"`
+}
+
+// Binding is one "bind Below Above": ingress Below -> Above. Below may
+// name an output as "block:output".
+type Binding struct {
+	Below string `json:"below"`
+	Above string `json:"above"`
+}
+
+// Subscription says Subscriber receives Block's events.
+type Subscription struct {
+	Block      string `json:"block"`
+	Subscriber string `json:"subscriber"`
+}
+
+// Queue is one NIC queue served by one pinned worker.
+type Queue struct {
+	Worker    int    `json:"worker"`
+	Interface string `json:"interface"`
+	Ifindex   int    `json:"ifindex"`
+	Queue     int    `json:"queue"`
+	// CPU is the pinned CPU, -1 when unpinned.
+	CPU int `json:"cpu"`
+	// Poll is busy, wakeup or adaptive.
+	Poll string `json:"poll"`
+	// Mode is the AF_XDP mode the kernel granted (copy or zero-copy).
+	Mode string `json:"mode"`
+	// Attach is how the XDP program is attached (driver or generic).
+	Attach string `json:"attach"`
+}
+
+// List is the whole running configuration at once.
+type List struct {
+	Hook          string         `json:"hook,omitempty"`
+	Blocks        []Block        `json:"blocks"`
+	Types         []string       `json:"types"`
+	Bindings      []Binding      `json:"bindings"`
+	Subscriptions []Subscription `json:"subscriptions"`
+	Queues        []Queue        `json:"queues"`
+}
+
+// BlockStats are one block's counters summed over workers.
+type BlockStats struct {
+	Packets     uint64            `json:"packets"`
+	Bytes       uint64            `json:"bytes"`
+	Vectors     uint64            `json:"vectors"`
+	Drops       map[string]uint64 `json:"drops,omitempty"`
+	NsPerPacket float64           `json:"ns_per_packet"`
+	// Counted is set by blocks that count on their own (counter): the
+	// packets and bytes they saw.
+	Counted *Counted `json:"counted,omitempty"`
+}
+
+// Counted is a counting block's own tally.
+type Counted struct {
+	Packets uint64 `json:"packets"`
+	Bytes   uint64 `json:"bytes"`
+}
+
+// BlockDetail is one block with its counters (lanactl show).
+type BlockDetail struct {
+	Block
+	Stats BlockStats `json:"stats"`
+}
+
+// XDPStats are the kernel's counters of one AF_XDP socket (XDP_STATISTICS).
+type XDPStats struct {
+	RxDropped            uint64 `json:"rx_dropped"`
+	RxInvalidDescs       uint64 `json:"rx_invalid_descs"`
+	TxInvalidDescs       uint64 `json:"tx_invalid_descs"`
+	RxRingFull           uint64 `json:"rx_ring_full"`
+	RxFillRingEmptyDescs uint64 `json:"rx_fill_ring_empty_descs"`
+	TxRingEmptyDescs     uint64 `json:"tx_ring_empty_descs"`
+}
+
+// QueueStats are one queue's counters.
+type QueueStats struct {
+	Queue
+	RxPackets uint64            `json:"rx_packets"`
+	RxBytes   uint64            `json:"rx_bytes"`
+	TxPackets uint64            `json:"tx_packets"`
+	Vectors   uint64            `json:"vectors"`
+	Idle      uint64            `json:"idle"`
+	Polls     uint64            `json:"polls"`
+	Swaps     uint64            `json:"swaps"`
+	Drops     map[string]uint64 `json:"drops,omitempty"`
+	XDP       XDPStats          `json:"xdp"`
+}
+
+// ProgramStats are the XDP program's counters on one interface.
+type ProgramStats struct {
+	Interface  string `json:"interface"`
+	Redirected uint64 `json:"redirected"`
+	NotSteered uint64 `json:"not_steered"`
+	NoSocket   uint64 `json:"no_socket"`
+	Short      uint64 `json:"short"`
+	Steering   string `json:"steering"`
+}
+
+// Stats are every counter of the daemon (lanactl stats).
+type Stats struct {
+	Blocks   map[string]BlockStats `json:"blocks"`
+	Queues   []QueueStats          `json:"queues"`
+	Programs []ProgramStats        `json:"programs"`
+}
+
+// Saved is the running stack in configuration-file form.
+type Saved struct {
+	// Config is a complete lanad configuration file (YAML) that lanad
+	// loads unchanged.
+	Config string `json:"config"`
+}
