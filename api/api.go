@@ -17,18 +17,18 @@ const (
 
 // Routes, relative to the server root. {op} is one of Ops; {name} a block.
 const (
-	RouteVerb          = Prefix + "/verbs/{op}"     // POST Verb -> Result
-	RouteTransaction   = Prefix + "/transaction"    // POST Transaction -> Result
-	RouteList          = Prefix + "/list"           // GET -> List
-	RouteBlocks        = Prefix + "/blocks"         // GET -> []Block
-	RouteBlock         = Prefix + "/blocks/{name}"  // GET -> BlockDetail
-	RouteTypes         = Prefix + "/types"          // GET -> []string
-	RouteBindings      = Prefix + "/bindings"       // GET -> []Binding
-	RouteSubscriptions = Prefix + "/subscriptions"  // GET -> []Subscription
-	RouteQueues        = Prefix + "/queues"         // GET -> []Queue
-	RouteStats         = Prefix + "/stats"          // GET -> Stats
-	RouteSave          = Prefix + "/save"           // GET -> Saved
-	RouteReload        = Prefix + "/reload"         // POST -> Result (as SIGHUP)
+	RouteVerb          = Prefix + "/verbs/{op}"    // POST Verb -> Result
+	RouteTransaction   = Prefix + "/transaction"   // POST Transaction -> Result
+	RouteList          = Prefix + "/list"          // GET -> List
+	RouteBlocks        = Prefix + "/blocks"        // GET -> []Block
+	RouteBlock         = Prefix + "/blocks/{name}" // GET -> BlockDetail
+	RouteTypes         = Prefix + "/types"         // GET -> []string
+	RouteBindings      = Prefix + "/bindings"      // GET -> []Binding
+	RouteSubscriptions = Prefix + "/subscriptions" // GET -> []Subscription
+	RouteQueues        = Prefix + "/queues"        // GET -> []Queue
+	RouteStats         = Prefix + "/stats"         // GET -> Stats
+	RouteSave          = Prefix + "/save"          // GET -> Saved
+	RouteReload        = Prefix + "/reload"        // POST -> Result (as SIGHUP)
 )
 
 // Ops are the verbs the API accepts, matched exactly (never by prefix).
