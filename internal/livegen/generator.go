@@ -89,7 +89,9 @@ type Config struct {
 	// thread only.
 	Pace func() uint64
 	// PaceMap is the kernel map Pace reads: a per-CPU array whose slot 0
-	// starts with a u64 count (xdpcount.Counter.Map). xdp-live paces inside
+	// starts with a u64 count (xdpcount.Counter.Map), or a plain array whose
+	// slot 0 does (a userspace receiver's count, published through a
+	// BPF_F_MMAPABLE mapping: rxbench.PaceCounter). xdp-live paces inside
 	// its XDP program with it, because one BPF_PROG_RUN call costs far too
 	// much to send small chunks; it needs Pace as well, for the baseline.
 	PaceMap *ebpf.Map

@@ -118,12 +118,17 @@ func NewXDPLive(cfg Config) (_ *XDPLive, err error) {
 		rate:        cfg.Rate > 0,
 	}
 	if cfg.PaceMap != nil {
-		if cfg.PaceMap.Type() != ebpf.PerCPUArray || cfg.PaceMap.ValueSize() < 8 {
-			return nil, fmt.Errorf("%w: pace map %v: must be a per-CPU array whose value starts with a u64 count",
+		typ := cfg.PaceMap.Type()
+		if (typ != ebpf.PerCPUArray && typ != ebpf.Array) || cfg.PaceMap.ValueSize() < 8 {
+			return nil, fmt.Errorf("%w: pace map %v: must be an array or a per-CPU array whose value starts with a u64 count",
 				ErrConfig, cfg.PaceMap)
 		}
 		p.paceFD = cfg.PaceMap.FD()
-		if p.cpus, err = ebpf.PossibleCPU(); err != nil {
+		if typ == ebpf.Array {
+			// One shared slot, written by a userspace receiver (for
+			// example through a BPF_F_MMAPABLE mapping).
+			p.cpus, p.pacePlain = 1, true
+		} else if p.cpus, err = ebpf.PossibleCPU(); err != nil {
 			return nil, fmt.Errorf("possible cpus: %w", err)
 		}
 	}
@@ -153,8 +158,9 @@ type genProgram struct {
 	flows       int
 	basePort    int
 	seqOff      int // sequence number offset, -1: none
-	paceFD      int // receiver's per-CPU count map; used when cpus > 0
-	cpus        int
+	paceFD      int // receiver's count map; used when cpus > 0
+	cpus        int  // slots summed: possible CPUs, or 1 for a plain array
+	pacePlain   bool // paceFD is a plain array: one lookup, no CPU argument
 	outstanding uint64
 	rate        bool
 }
@@ -218,12 +224,17 @@ func (p genProgram) instructions() asm.Instructions {
 		)
 		for cpu := 0; cpu < p.cpus; cpu++ {
 			next := fmt.Sprintf("cpu%d", cpu+1)
+			lookup := asm.Instructions{asm.Mov.Imm(asm.R3, int32(cpu)), asm.FnMapLookupPercpuElem.Call()}
+			if p.pacePlain {
+				lookup = asm.Instructions{asm.FnMapLookupElem.Call()}
+			}
 			ins = append(ins,
 				asm.LoadMapPtr(asm.R1, p.paceFD),
 				asm.Mov.Reg(asm.R2, asm.RFP),
 				asm.Add.Imm(asm.R2, -4),
-				asm.Mov.Imm(asm.R3, int32(cpu)),
-				asm.FnMapLookupPercpuElem.Call(),
+			)
+			ins = append(ins, lookup...)
+			ins = append(ins,
 				asm.JEq.Imm(asm.R0, 0, next),
 				asm.LoadMem(asm.R0, asm.R0, 0, asm.DWord),
 				asm.Add.Reg(asm.R8, asm.R0),

@@ -1,0 +1,353 @@
+// Package rxbench measures how many frames a receiver takes from a veth, on the
+// fair testbed: the live-frames generator on one CPU, the receiver and the
+// receiving veth's NAPI thread together on another, so that every receiver
+// pays for its own receive work, and the generator paced on the receiver's
+// own count so that the peer's 256-slot ring never overflows.
+//
+// A Receiver is one way of taking frames (LANA's xsk, asavie/xdp, the
+// kernel's XDP_DROP, the Linux stack, lanad ...). Run sets it up in namespace
+// B of a testbed.Pair, drives the generator from namespace A and returns what
+// was received, dropped and spent.
+package rxbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/lana-net/lana/internal/frames"
+	"github.com/lana-net/lana/internal/livegen"
+	"github.com/lana-net/lana/internal/testbed"
+)
+
+// Receiver takes frames arriving on a veth end. Its methods are called in the
+// order Setup, (Loop in its own goroutine, Consumed and Drops concurrently),
+// Close.
+type Receiver interface {
+	// Name is the row name in reports.
+	Name() string
+	// Setup attaches programs and opens sockets on ifindex. It runs on a
+	// locked thread inside the receiving namespace.
+	Setup(ifindex int) error
+	// PaceMap is the per-CPU array whose slot 0 starts with a u64 count of
+	// frames the receiver has taken; the generator keeps its frames in
+	// flight bounded by it.
+	PaceMap() *ebpf.Map
+	// Loop receives until stop is closed. It runs on a locked OS thread
+	// pinned to the receive CPU. Receivers that live in the kernel return
+	// at once.
+	Loop(stop <-chan struct{}) error
+	// Consumed is the number of frames taken so far; any goroutine.
+	Consumed() (uint64, error)
+	// Drops are the receiver's drop counters so far; any goroutine.
+	Drops() (Drops, error)
+	// Close releases everything Setup made.
+	Close() error
+}
+
+// Drops are the places a receiver can lose frames.
+type Drops struct {
+	// FillRingEmpty counts frames the kernel could not deliver because the
+	// AF_XDP fill ring was empty.
+	FillRingEmpty uint64 `json:"fill_ring_empty"`
+	// RingFull counts frames dropped because the AF_XDP RX ring was full.
+	RingFull uint64 `json:"ring_full"`
+	// Other counts frames lost for any other reason the receiver sees.
+	Other uint64 `json:"other"`
+}
+
+// Total is the sum of all drops.
+func (d Drops) Total() uint64 { return d.FillRingEmpty + d.RingFull + d.Other }
+
+func (d Drops) sub(o Drops) Drops {
+	return Drops{d.FillRingEmpty - o.FillRingEmpty, d.RingFull - o.RingFull, d.Other - o.Other}
+}
+
+// Options shape one measurement.
+type Options struct {
+	// Warmup runs before the measured window (default 300ms).
+	Warmup time.Duration
+	// Window is the measured time (default 2s).
+	Window time.Duration
+	// GenCPU and RxCPU are the generator's CPU and the receiver's, shared
+	// with the receiving NAPI thread (defaults 0 and 1).
+	GenCPU, RxCPU int
+	// Frame describes the frames (default: 64-byte UDP, 4 flows); MACs are
+	// filled in from the pair.
+	Frame frames.Spec
+	// Outstanding bounds the frames in flight (default livegen's, 128).
+	Outstanding uint64
+	// During, if set, runs in its own goroutine during the measured window
+	// and must return when ctx ends (for example, reconfigure a graph).
+	During func(ctx context.Context) error
+}
+
+func (o *Options) defaults() {
+	if o.Warmup == 0 {
+		o.Warmup = 300 * time.Millisecond
+	}
+	if o.Window == 0 {
+		o.Window = 2 * time.Second
+	}
+	if o.GenCPU == 0 && o.RxCPU == 0 {
+		o.RxCPU = 1
+	}
+	if o.Frame.Flows == 0 {
+		o.Frame.Flows = 4
+	}
+}
+
+// Result is one measurement.
+type Result struct {
+	// Name is the receiver's.
+	Name string `json:"name"`
+	// Received is the frames taken in the window; PPS is Received/Window.
+	Received uint64  `json:"received"`
+	PPS      float64 `json:"pps"`
+	// GenPPS is the generator's own rate over its whole run.
+	GenPPS float64 `json:"gen_pps"`
+	// TotalSent, TotalReceived and TotalDrops account for the whole run,
+	// warm-up included, read once the receiver has gone quiet: every frame
+	// sent is either received or counted as dropped.
+	TotalSent     uint64 `json:"total_sent"`
+	TotalReceived uint64 `json:"total_received"`
+	TotalDrops    Drops  `json:"total_drops"`
+	// Drops happened in the window.
+	Drops Drops `json:"drops"`
+	// Window is the measured time.
+	Window time.Duration `json:"window_ns"`
+	// RxCPUNsPerPacket is the receive CPU's busy time (receiver thread and
+	// NAPI threads, from /proc schedstat) per frame received.
+	RxCPUNsPerPacket float64 `json:"rx_cpu_ns_per_packet"`
+	// LoopNsPerPacket is the receiver thread's own CPU time per frame (0
+	// for receivers that live in the kernel).
+	LoopNsPerPacket float64 `json:"loop_ns_per_packet"`
+}
+
+// Run measures r on p: the generator sends from A, r receives on B.
+func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Result, err error) {
+	opts.defaults()
+	res.Name = r.Name()
+	if err := p.Do(testbed.B, func() error { return r.Setup(p.IndexB) }); err != nil {
+		return res, fmt.Errorf("%s: setup: %w", r.Name(), err)
+	}
+	defer func() {
+		if cerr := r.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("%s: close: %w", r.Name(), cerr)
+		}
+	}()
+	// veth has NAPI now that the receiver attached its XDP program: move
+	// it into threads and pin them with the receiver.
+	napi, err := p.ThreadNAPI()
+	if err != nil {
+		return res, err
+	}
+	for _, pid := range napi {
+		if err := pin(pid, opts.RxCPU); err != nil {
+			return res, fmt.Errorf("pin NAPI thread %d: %w", pid, err)
+		}
+	}
+
+	stop := make(chan struct{})
+	loopTID := make(chan int, 1)
+	loopErr := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // the thread dies with the goroutine: pinning never leaks
+		loopTID <- unix.Gettid()
+		if err := pin(0, opts.RxCPU); err != nil {
+			loopErr <- err
+			return
+		}
+		loopErr <- r.Loop(stop)
+	}()
+	tid := <-loopTID
+	var loopDone bool
+	defer func() {
+		close(stop)
+		if !loopDone {
+			if lerr := <-loopErr; lerr != nil && err == nil {
+				err = fmt.Errorf("%s: receive loop: %w", r.Name(), lerr)
+			}
+		}
+	}()
+
+	spec := opts.Frame
+	spec.SrcMAC, spec.DstMAC = p.MACA, p.MACB
+	spec.SrcIP, spec.DstIP = p.AddrA.Addr(), p.AddrB.Addr()
+	gen, err := livegen.NewXDPLive(livegen.Config{
+		Ifindex:     p.IndexA,
+		Do:          func(fn func() error) error { return p.Do(testbed.A, fn) },
+		CPU:         opts.GenCPU,
+		Frame:       spec,
+		Pace:        func() uint64 { n, _ := r.Consumed(); return n },
+		PaceMap:     r.PaceMap(),
+		Outstanding: opts.Outstanding,
+	})
+	if err != nil {
+		return res, fmt.Errorf("generator: %w", err)
+	}
+	defer gen.Close()
+	genCtx, stopGen := context.WithCancel(ctx)
+	genDone := make(chan error, 1)
+	var genRes livegen.Result
+	go func() {
+		var err error
+		genRes, err = gen.Run(genCtx)
+		genDone <- err
+	}()
+	genWaited := false
+	defer func() { // before gen.Close: the generator must have stopped
+		stopGen()
+		if !genWaited {
+			<-genDone
+		}
+	}()
+
+	select {
+	case <-time.After(opts.Warmup):
+	case err := <-genDone:
+		genWaited = true
+		return res, fmt.Errorf("generator stopped during warm-up: %w", err)
+	case err := <-loopErr:
+		loopDone = true
+		return res, fmt.Errorf("%s: receive loop ended during warm-up: %w", r.Name(), err)
+	}
+
+	var during sync.WaitGroup
+	duringErr := make(chan error, 1)
+	duringCtx, stopDuring := context.WithCancel(ctx)
+	defer stopDuring()
+
+	threads := append([]int{tid}, napi...)
+	c0, d0, cpu0, err := snapshot(r, threads)
+	if err != nil {
+		return res, err
+	}
+	t0 := time.Now()
+	if opts.During != nil {
+		during.Add(1)
+		go func() {
+			defer during.Done()
+			if err := opts.During(duringCtx); err != nil && !errors.Is(err, context.Canceled) {
+				duringErr <- err
+			}
+		}()
+	}
+	select {
+	case <-time.After(opts.Window):
+	case <-ctx.Done():
+		return res, ctx.Err()
+	}
+	c1, d1, cpu1, err := snapshot(r, threads)
+	window := time.Since(t0)
+	stopDuring()
+	during.Wait()
+	stopGen()
+	genWaited = true
+	if gerr := <-genDone; gerr != nil && !errors.Is(gerr, context.Canceled) {
+		return res, fmt.Errorf("generator: %w", gerr)
+	}
+	if err != nil {
+		return res, err
+	}
+	select {
+	case err := <-duringErr:
+		return res, fmt.Errorf("during the window: %w", err)
+	default:
+	}
+	if err := settle(r, &res); err != nil {
+		return res, err
+	}
+	res.TotalSent, res.GenPPS = genRes.Sent, genRes.PPS
+	res.Received = c1 - c0
+	res.Drops = d1.sub(d0)
+	res.Window = window
+	res.PPS = float64(res.Received) / window.Seconds()
+	if res.Received > 0 {
+		var busy, loop uint64
+		for i := range threads {
+			busy += cpu1[i] - cpu0[i]
+		}
+		loop = cpu1[0] - cpu0[0]
+		res.RxCPUNsPerPacket = float64(busy) / float64(res.Received)
+		res.LoopNsPerPacket = float64(loop) / float64(res.Received)
+	}
+	return res, nil
+}
+
+// settle waits until the receiver's count stops moving (the last frames in
+// flight have landed), then records the run's totals.
+func settle(r Receiver, res *Result) error {
+	var last uint64
+	for i := 0; i < 50; i++ {
+		n, err := r.Consumed()
+		if err != nil {
+			return err
+		}
+		if i > 0 && n == last {
+			break
+		}
+		last = n
+		time.Sleep(20 * time.Millisecond)
+	}
+	d, err := r.Drops()
+	res.TotalReceived, res.TotalDrops = last, d
+	return err
+}
+
+func snapshot(r Receiver, threads []int) (consumed uint64, d Drops, cpu []uint64, err error) {
+	if consumed, err = r.Consumed(); err != nil {
+		return
+	}
+	if d, err = r.Drops(); err != nil {
+		return
+	}
+	cpu = make([]uint64, len(threads))
+	for i, tid := range threads {
+		if cpu[i], err = onCPUNanos(tid); err != nil {
+			return
+		}
+	}
+	return
+}
+
+// onCPUNanos is the time thread tid has spent on a CPU, from
+// /proc/<tid>/schedstat (first field, nanoseconds).
+func onCPUNanos(tid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(tid) + "/schedstat")
+	if err != nil {
+		return 0, fmt.Errorf("cpu time of thread %d: %w", tid, err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("cpu time of thread %d: empty schedstat", tid)
+	}
+	return strconv.ParseUint(f[0], 10, 64)
+}
+
+func pin(tid, cpu int) error {
+	var set unix.CPUSet
+	set.Set(cpu)
+	return unix.SchedSetaffinity(tid, &set)
+}
+
+// Median returns the result with the median PPS of rs (the lower middle for
+// an even count), and the minimum and maximum PPS.
+func Median(rs []Result) (med Result, min, max float64) {
+	if len(rs) == 0 {
+		return Result{}, 0, 0
+	}
+	s := append([]Result(nil), rs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].PPS < s[j].PPS })
+	return s[(len(s)-1)/2], s[0].PPS, s[len(s)-1].PPS
+}
