@@ -157,8 +157,8 @@ type genProgram struct {
 	portOff     int // UDP source port offset, -1: leave ports alone
 	flows       int
 	basePort    int
-	seqOff      int // sequence number offset, -1: none
-	paceFD      int // receiver's count map; used when cpus > 0
+	seqOff      int  // sequence number offset, -1: none
+	paceFD      int  // receiver's count map; used when cpus > 0
 	cpus        int  // slots summed: possible CPUs, or 1 for a plain array
 	pacePlain   bool // paceFD is a plain array: one lookup, no CPU argument
 	outstanding uint64
