@@ -1,0 +1,19 @@
+# The README's test command is `make test`; CI (.ci/run) calls exactly that.
+GO ?= go
+
+.PHONY: test unit bench build
+
+# test runs everything: vet, every test (the privileged integration tests
+# included: without root they FAIL here instead of skipping), the race
+# detector, and a one-iteration smoke run of every benchmark.
+test:
+	$(GO) vet ./...
+	LANA_REQUIRE_PRIVILEGED=1 $(GO) test -race -count=1 -timeout 30m ./...
+	LANA_REQUIRE_PRIVILEGED=1 $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
+
+# unit runs the tests that need no privileges (integration tests skip).
+unit:
+	$(GO) test -count=1 ./...
+
+build:
+	$(GO) build -o bin/ ./cmd/...
