@@ -147,19 +147,42 @@ func TestEthNoMACAcceptsAll(t *testing.T) {
 	}
 }
 
+// grab consumes every ingress packet, like an application socket block.
+type grab struct{ addrs []uint64 }
+
+func (g *grab) Configure(opts engine.Options) error { return engine.NewOptionParser(opts).Err() }
+func (g *grab) Info() engine.Info                   { return engine.Info{} }
+func (g *grab) Start(engine.Env) error              { return nil }
+func (g *grab) Close() error                        { return nil }
+func (g *grab) Process(v *engine.Vector) {
+	if v.Dir == engine.Egress {
+		return
+	}
+	for i := range v.Pkts {
+		v.Consume(i)
+		g.addrs = append(g.addrs, v.Pkts[i].Addr)
+	}
+}
+
+func init() { engine.Register("test-grab", func() engine.Block { return &grab{} }) }
+
 func TestEthEgressTransmits(t *testing.T) {
-	r := newRig(t, "add e eth", "add up dummy", "bind e up", "hook e")
-	// Take a frame the way an application would: a consumer block would
-	// hand it over; here the test uses the UMEM's last frame, outside the
-	// worker's set, so accounting is not disturbed.
-	p, err := r.e.Port("up")
+	r := newRig(t, "add e eth", "add app test-grab", "bind e app", "hook e")
+	r.push(t, frame(ourMAC, peerMAC, 0x0800), 1)
+	b, _ := r.e.Instance("app")
+	g := b.(*grab)
+	if len(g.addrs) != 1 || r.w.Stats().Frames.Held != 1 {
+		t.Fatalf("consumed %v, frames %+v", g.addrs, r.w.Stats().Frames)
+	}
+	// The application writes a reply into the frame it holds and sends it
+	// down its block's egress path: app -> eth -> TX ring, no copy.
+	p, err := r.e.Port("app")
 	if err != nil {
 		t.Fatal(err)
 	}
 	payload := frame(peerMAC, ourMAC, 0x0800)
-	addr := r.q.UMEM().FrameAddr(511)
-	copy(r.q.UMEM().Frame(addr+256, uint32(len(payload))), payload)
-	if err := p.Send(0, addr, 256, uint32(len(payload))); err != nil {
+	copy(r.q.UMEM().Frame(g.addrs[0]+100, uint32(len(payload))), payload)
+	if err := p.Send(0, g.addrs[0], 100, uint32(len(payload))); err != nil {
 		t.Fatal(err)
 	}
 	r.w.RunOnce()
@@ -171,7 +194,8 @@ func TestEthEgressTransmits(t *testing.T) {
 		t.Fatal("transmitted bytes differ")
 	}
 	r.w.RunOnce()
-	if s := r.w.Stats(); s.TxPackets != 1 || s.Frames.InTX != 0 {
+	s := r.w.Stats()
+	if s.TxPackets != 1 || s.Frames.InTX != 0 || s.Frames.Held != 0 || s.Frames.Free+s.Frames.Kernel != s.Frames.Total {
 		t.Fatalf("stats %+v", s)
 	}
 }
