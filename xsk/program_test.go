@@ -540,6 +540,7 @@ func (s *progSender) send(t *testing.T, tb *testbed.Pair, tagType, etherType uin
 // or VLAN-tagged, reach the socket.
 func TestProgramSteersLiveTraffic(t *testing.T) {
 	tb := testbed.New(t, testbed.Options{})
+	progWaitOperUp(t, tb)
 	p := progNew(t, ProgramConfig{})
 	var sock *progTestSocket
 	err := tb.Do(testbed.B, func() error {
@@ -644,6 +645,31 @@ func TestProgramSteersLiveTraffic(t *testing.T) {
 	progWaitFor(t, 2*time.Second, "the LANA frame sent after Unregister to be counted as no-socket", func() bool {
 		c, err := p.Counters()
 		return err == nil && c.NoSocket > after.NoSocket
+	})
+}
+
+// progWaitOperUp waits until both veth ends are operationally up. Until the
+// kernel's link watch has activated their queueing disciplines (up to a
+// second after testbed.New returns), frames sent from A are dropped silently
+// and counted in A's tx_dropped.
+func progWaitOperUp(t *testing.T, tb *testbed.Pair) {
+	t.Helper()
+	progWaitFor(t, 5*time.Second, "both veth ends to be operationally up", func() bool {
+		up := 0
+		for _, side := range []testbed.Side{testbed.A, testbed.B} {
+			name := tb.IfA
+			if side == testbed.B {
+				name = tb.IfB
+			}
+			tb.Do(side, func() error {
+				l, err := netlink.LinkByName(name)
+				if err == nil && l.Attrs().OperState == netlink.OperUp {
+					up++
+				}
+				return nil
+			})
+		}
+		return up == 2
 	})
 }
 
