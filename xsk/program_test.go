@@ -801,3 +801,48 @@ func progKillChild(t *testing.T, spec string) {
 	time.Sleep(time.Minute)
 	os.Exit(3)
 }
+
+// TestProgramAttachGenericFallback attaches to namespace B's loopback, whose
+// driver has no native XDP: Attach must fall back to generic mode.
+func TestProgramAttachGenericFallback(t *testing.T) {
+	tb := testbed.New(t, testbed.Options{})
+	p := progNew(t, ProgramConfig{})
+	var mode AttachMode
+	var xdpMode uint32
+	var xdpID uint32
+	err := tb.Do(testbed.B, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err != nil {
+			return err
+		}
+		if mode, err = p.Attach(lo.Attrs().Index); err != nil {
+			return err
+		}
+		if lo, err = netlink.LinkByName("lo"); err != nil {
+			return err
+		}
+		if x := lo.Attrs().Xdp; x != nil && x.Attached {
+			xdpID, xdpMode = x.ProgId, x.AttachMode
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("attach to lo in %s: %v", tb.NSB, err)
+	}
+	if mode != AttachGeneric {
+		t.Errorf("attach mode %v, want generic", mode)
+	}
+	if xdpID != progID(t, p) || xdpMode != uint32(nl.XDP_ATTACHED_SKB) {
+		t.Errorf("lo carries program %d in netlink mode %d, want %d in generic (SKB) mode", xdpID, xdpMode, progID(t, p))
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tb.Do(testbed.B, func() error {
+		lo, err := netlink.LinkByName("lo")
+		if err == nil && lo.Attrs().Xdp != nil && lo.Attrs().Xdp.Attached {
+			t.Errorf("lo still carries program %d after Close", lo.Attrs().Xdp.ProgId)
+		}
+		return err
+	})
+}
