@@ -266,12 +266,12 @@ func (p *Program) Attach(ifindex int) (AttachMode, error) {
 	if p.link != nil {
 		return AttachNone, fmt.Errorf("attach xdp to ifindex %d: %w to ifindex %d", ifindex, ErrProgramAttached, p.ifindex)
 	}
-	nl, err := netlink.LinkByIndex(ifindex)
+	dev, err := netlink.LinkByIndex(ifindex)
 	if err != nil {
 		return AttachNone, fmt.Errorf("attach xdp: find ifindex %d: %w", ifindex, err)
 	}
-	name := nl.Attrs().Name
-	if x := nl.Attrs().Xdp; x != nil && x.Attached {
+	name := dev.Attrs().Name
+	if x := dev.Attrs().Xdp; x != nil && x.Attached {
 		return AttachNone, fmt.Errorf("attach xdp to %s: %w (program id %d)", name, ErrXDPBusy, x.ProgId)
 	}
 
