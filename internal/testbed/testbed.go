@@ -25,6 +25,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -137,7 +138,42 @@ func NewPair(opts Options) (_ *Pair, err error) {
 	if err := p.configure(B, p.IfB, p.AddrB, &p.IndexB, &p.MACB); err != nil {
 		return nil, err
 	}
+	// A veth end is administratively up at once but drops what it is
+	// given until both ends are operationally up (for up to about a second).
+	for _, e := range []struct {
+		side Side
+		name string
+	}{{A, p.IfA}, {B, p.IfB}} {
+		if err := p.waitOperUp(e.side, e.name, 5*time.Second); err != nil {
+			return nil, err
+		}
+	}
 	return p, nil
+}
+
+// waitOperUp waits until link name in side's namespace is operationally up.
+func (p *Pair) waitOperUp(side Side, name string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		var state netlink.LinkOperState
+		err := p.Do(side, func() error {
+			link, err := netlink.LinkByName(name)
+			if err == nil {
+				state = link.Attrs().OperState
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("testbed: state of %s: %w", name, err)
+		}
+		if state == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("testbed: %s still %s after %v", name, state, timeout)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // addrIn returns host number host of a /30 inside 198.18.0.0/15.
