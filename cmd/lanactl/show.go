@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+)
+
+func showCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "show NAME",
+		Short: "Show a block's options, bindings and counters",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, ctx, cancel := conn()
+			defer cancel()
+			d, err := c.Show(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if jsonOut {
+				return printJSON(d)
+			}
+			fmt.Printf("block %s (%s)%s\n", d.Name, d.Type, map[bool]string{true: " [hooked]"}[d.Hooked])
+			fmt.Printf("  options:     %s\n", optString(d.Options))
+			fmt.Printf("  up:          %s\n  down:        %s\n", dash(d.Up), dash(d.Down))
+			for _, o := range sortedKeys(d.Outputs) {
+				fmt.Printf("  output %-8s -> %s\n", o, dash(d.Outputs[o]))
+			}
+			if len(d.Subscribers) > 0 {
+				fmt.Printf("  subscribers: %v\n", d.Subscribers)
+			}
+			s := d.Stats
+			fmt.Printf("  packets:     %d\n  bytes:       %d\n  vectors:     %d\n  ns/packet:   %.1f\n", s.Packets, s.Bytes, s.Vectors, s.NsPerPacket)
+			for _, r := range sortedKeys(s.Drops) {
+				fmt.Printf("  drops %-10s %d\n", r+":", s.Drops[r])
+			}
+			if s.Counted != nil {
+				fmt.Printf("  counted:     %d packets, %d bytes\n", s.Counted.Packets, s.Counted.Bytes)
+			}
+			return nil
+		},
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,486 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vishvananda/netlink"
+
+	"github.com/lana-net/lana/api"
+	"github.com/lana-net/lana/engine"
+	"github.com/lana-net/lana/internal/config"
+	"github.com/lana-net/lana/xsk"
+)
+
+// Errors of the runtime, besides the engine's and the config's.
+var (
+	// ErrBadRequest: a verb or transaction the runtime refuses before the
+	// engine sees it (unknown op, options on a verb that takes none).
+	ErrBadRequest = errors.New("bad request")
+	// ErrClosed: the runtime is shut down.
+	ErrClosed = errors.New("runtime closed")
+)
+
+// program is one interface's XDP program.
+type program struct {
+	ifname  string
+	ifindex int
+	prog    *xsk.Program
+}
+
+// queue is one NIC queue: its socket and what the API shows about it.
+type queue struct {
+	info api.Queue
+	sock *xsk.Socket
+}
+
+// Runtime is a running configuration: programs, sockets, engine.
+type Runtime struct {
+	log *slog.Logger
+
+	mu     sync.Mutex   // serialises changes; guards file and closed
+	file   *config.File // host half as started; Stack as last loaded
+	closed bool
+
+	progs   []*program // immutable after Start
+	queues  []*queue   // immutable after Start; index = worker
+	eng     *engine.Engine
+	unwatch func()
+}
+
+// Start brings f up. It must run in the network namespace of f's
+// interfaces. On error nothing stays open or attached.
+func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
+	r := &Runtime{log: log, file: f}
+	defer func() {
+		if err != nil {
+			r.teardown()
+		}
+	}()
+	var wcs []engine.WorkerConfig
+	for _, ifc := range f.Interfaces {
+		nif, err := net.InterfaceByName(ifc.Name)
+		if err != nil {
+			return nil, fmt.Errorf("interface %s: %w", ifc.Name, err)
+		}
+		qs := ifc.Queues.List
+		if ifc.Queues.All {
+			n, err := rxQueues(ifc.Name, nif.Index)
+			if err != nil {
+				return nil, fmt.Errorf("interface %s: queues: %w", ifc.Name, err)
+			}
+			for q := range n {
+				qs = append(qs, q)
+			}
+		}
+		steer, err := config.ParseSteering(ifc.Steering)
+		if err != nil {
+			return nil, err
+		}
+		slots := xsk.DefaultProgramQueues
+		for _, q := range qs {
+			slots = max(slots, q+1)
+		}
+		prog, err := xsk.NewProgram(xsk.ProgramConfig{Steering: steer, Queues: slots})
+		if err != nil {
+			return nil, fmt.Errorf("interface %s: load xdp program: %w", ifc.Name, err)
+		}
+		p := &program{ifname: ifc.Name, ifindex: nif.Index, prog: prog}
+		r.progs = append(r.progs, p)
+		mode, err := prog.Attach(nif.Index)
+		if err != nil {
+			return nil, fmt.Errorf("interface %s: attach xdp program: %w", ifc.Name, err)
+		}
+		for i, q := range qs {
+			sock, err := xsk.Open(nif.Index, q, xsk.Config{
+				UMEM: xsk.UMEMConfig{FrameCount: f.Frames, FillSize: fillSize(f.Frames)},
+				Mode: config.XSKMode(ifc.XSKMode),
+			})
+			if err != nil {
+				return nil, fmt.Errorf("interface %s queue %d: open xsk socket: %w", ifc.Name, q, err)
+			}
+			cpu := -1
+			if len(ifc.CPUs) > 0 {
+				cpu = ifc.CPUs[i%len(ifc.CPUs)]
+			}
+			r.queues = append(r.queues, &queue{sock: sock, info: api.Queue{
+				Worker: len(r.queues), Interface: ifc.Name, Ifindex: nif.Index, Queue: q, CPU: cpu,
+				Poll: f.Poll, Mode: modeName(sock.Mode()), Attach: mode.String(),
+			}})
+			wcs = append(wcs, engine.WorkerConfig{Queue: sock, UMEM: sock.UMEM(), QueueID: uint16(q),
+				Pin: cpu >= 0, CPU: max(cpu, 0), Mode: config.PollMode(f.Poll)})
+		}
+	}
+	r.eng, err = engine.New(engine.Config{VectorSize: f.VectorSize, Workers: wcs})
+	if err != nil {
+		return nil, fmt.Errorf("engine: %w", err)
+	}
+	if err := r.eng.Apply(f.Stack.Verbs()...); err != nil {
+		return nil, fmt.Errorf("apply stack: %w", err)
+	}
+	r.unwatch = r.eng.Watch(func(ev engine.Event) {
+		log.Debug("event", "kind", ev.Kind.String(), "block", ev.Block, "peer", ev.Peer, "key", ev.Key, "value", ev.Value)
+	})
+	r.eng.Start()
+	for _, q := range r.queues {
+		if err := r.progOf(q).Register(q.info.Queue, q.sock.FD()); err != nil {
+			return nil, fmt.Errorf("interface %s queue %d: register socket: %w", q.info.Interface, q.info.Queue, err)
+		}
+		log.Info("queue up", "interface", q.info.Interface, "queue", q.info.Queue, "cpu", q.info.CPU,
+			"xsk_mode", q.info.Mode, "attach", q.info.Attach, "poll", q.info.Poll)
+	}
+	return r, nil
+}
+
+// rxQueues counts the RX queues in use on an interface. sysfs lists the real
+// ones (a veth allocates one per CPU but uses one unless told otherwise); it
+// shows the namespace it was mounted in, so when the interface is missing
+// there (lanad moved into a namespace without remounting /sys) the
+// allocated count from netlink is the fallback.
+func rxQueues(name string, index int) (int, error) {
+	ents, err := os.ReadDir("/sys/class/net/" + name + "/queues")
+	if err == nil {
+		n := 0
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "rx-") {
+				n++
+			}
+		}
+		if n > 0 {
+			return n, nil
+		}
+	}
+	link, err := netlink.LinkByIndex(index)
+	if err != nil {
+		return 0, err
+	}
+	return max(link.Attrs().NumRxQueues, 1), nil
+}
+
+func fillSize(frames uint32) uint32 {
+	n := uint32(1)
+	for n < frames {
+		n <<= 1
+	}
+	return min(2*n, xsk.MaxRingSize)
+}
+
+func modeName(m xsk.Mode) string {
+	if m == xsk.ModeZeroCopy {
+		return "zero-copy"
+	}
+	return "copy"
+}
+
+func (r *Runtime) progOf(q *queue) *xsk.Program {
+	for _, p := range r.progs {
+		if p.ifindex == q.info.Ifindex {
+			return p.prog
+		}
+	}
+	return nil
+}
+
+// Close drains and releases everything; it is idempotent.
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	// Stop steering into the sockets, then let the workers empty the
+	// RX rings before they stop.
+	for _, q := range r.queues {
+		if err := r.progOf(q).Unregister(q.info.Queue); err != nil {
+			r.log.Warn("unregister socket", "interface", q.info.Interface, "queue", q.info.Queue, "err", err)
+		}
+	}
+	r.drain(time.Second)
+	return r.teardown()
+}
+
+// drain waits until no worker received a frame for 20ms, or timeout.
+func (r *Runtime) drain(timeout time.Duration) {
+	if r.eng == nil {
+		return
+	}
+	sum := func() uint64 {
+		var n uint64
+		for i := range r.eng.Workers() {
+			n += r.eng.Worker(i).Stats().RxPackets
+		}
+		return n
+	}
+	deadline := time.Now().Add(timeout)
+	last := sum()
+	for time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		n := sum()
+		if n == last {
+			return
+		}
+		last = n
+	}
+}
+
+// teardown closes the engine, sockets and programs made so far.
+func (r *Runtime) teardown() error {
+	var errs []error
+	if r.unwatch != nil {
+		r.unwatch()
+	}
+	if r.eng != nil {
+		if err := r.eng.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close engine: %w", err))
+		}
+	}
+	for _, q := range r.queues {
+		if err := q.sock.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close socket %s/%d: %w", q.info.Interface, q.info.Queue, err))
+		}
+	}
+	for _, p := range r.progs {
+		if err := p.prog.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close xdp program on %s: %w", p.ifname, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// EngineVerb converts an API verb to the engine's form, refusing what the
+// engine would misread (options on verbs without them, '=' in keys).
+func EngineVerb(v api.Verb) (engine.Verb, error) {
+	known := false
+	for _, op := range api.Ops {
+		known = known || op == v.Op
+	}
+	if !known {
+		return engine.Verb{}, fmt.Errorf("verb %q: unknown (want one of %s): %w", v.Op, strings.Join(api.Ops, ", "), ErrBadRequest)
+	}
+	if len(v.Options) > 0 && v.Op != "add" && v.Op != "set" {
+		return engine.Verb{}, fmt.Errorf("verb %q: only add and set take options: %w", v.String(), ErrBadRequest)
+	}
+	for k, val := range v.Options {
+		if k == "" || strings.ContainsAny(k, "= \t\n") || strings.ContainsAny(val, " \t\n") {
+			return engine.Verb{}, fmt.Errorf("verb %q: option %q=%q: keys are words without '=', values have no white space: %w", v.String(), k, val, ErrBadRequest)
+		}
+	}
+	switch {
+	case v.Op == "add" && len(v.Args) >= 2:
+		return config.AddVerb(v.Args[0], v.Args[1], mergeWords(v.Options, v.Args[2:])), nil
+	case v.Op == "set" && len(v.Args) >= 1:
+		return config.SetVerb(v.Args[0], mergeWords(v.Options, v.Args[1:])), nil
+	}
+	return engine.Verb{Op: v.Op, Args: append([]string(nil), v.Args...)}, nil
+}
+
+// mergeWords adds "k=v" words to opts (the engine reports malformed words).
+func mergeWords(opts map[string]string, words []string) map[string]string {
+	out := map[string]string{}
+	for k, v := range opts {
+		out[k] = v
+	}
+	for _, w := range words {
+		k, v, _ := strings.Cut(w, "=")
+		out[k] = v
+	}
+	return out
+}
+
+// Apply runs verbs as one transaction: all or none.
+func (r *Runtime) Apply(verbs []api.Verb) error {
+	evs := make([]engine.Verb, 0, len(verbs))
+	for i, v := range verbs {
+		ev, err := EngineVerb(v)
+		if err != nil {
+			return fmt.Errorf("verb %d: %w", i+1, err)
+		}
+		evs = append(evs, ev)
+	}
+	if len(evs) == 0 {
+		return fmt.Errorf("empty transaction: give at least one verb: %w", ErrBadRequest)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	if err := r.eng.Apply(evs...); err != nil {
+		return err
+	}
+	for _, v := range evs {
+		r.log.Info("applied", "verb", v.String())
+	}
+	return nil
+}
+
+// Reload makes f's stack the running stack in one transaction. f's host half
+// must equal the running one. On error nothing changes.
+func (r *Runtime) Reload(f *config.File) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return ErrClosed
+	}
+	if err := config.SameHost(r.file, f); err != nil {
+		return err
+	}
+	var cur config.Stack
+	r.eng.View(func(g *engine.Graph) { cur = config.Snapshot(g) })
+	verbs := config.Diff(cur, f.Stack)
+	if len(verbs) > 0 {
+		if err := r.eng.Apply(verbs...); err != nil {
+			return fmt.Errorf("reload: %w", err)
+		}
+	}
+	nf := *r.file
+	nf.Stack = f.Stack
+	r.file = &nf
+	r.log.Info("reloaded", "verbs", len(verbs))
+	return nil
+}
+
+// Save renders the running stack, with the host half lanad started with,
+// as a configuration file.
+func (r *Runtime) Save() ([]byte, error) {
+	r.mu.Lock()
+	f := *r.file
+	r.mu.Unlock()
+	r.eng.View(func(g *engine.Graph) { f.Stack = config.Snapshot(g) })
+	return config.Marshal(&f)
+}
+
+// List describes the running stack and queues.
+func (r *Runtime) List() api.List {
+	l := api.List{Blocks: []api.Block{}, Types: engine.Types(), Bindings: []api.Binding{},
+		Subscriptions: []api.Subscription{}, Queues: r.Queues()}
+	r.eng.View(func(g *engine.Graph) {
+		l.Hook = g.Hooked()
+		s := config.Snapshot(g)
+		for _, b := range s.Bindings {
+			l.Bindings = append(l.Bindings, api.Binding{Below: b.Below, Above: b.Above})
+		}
+		for _, n := range g.Names() {
+			bi, err := g.Block(n)
+			if err != nil {
+				continue
+			}
+			l.Blocks = append(l.Blocks, blockOf(bi, l.Hook))
+			for _, sub := range bi.Subs {
+				l.Subscriptions = append(l.Subscriptions, api.Subscription{Block: n, Subscriber: sub})
+			}
+		}
+	})
+	return l
+}
+
+func blockOf(bi engine.BlockInfo, hook string) api.Block {
+	b := api.Block{Name: bi.Name, Type: bi.Type, Options: map[string]string(bi.Options), Up: bi.Up, Down: bi.Down,
+		Subscribers: bi.Subs, Hooked: bi.Name == hook}
+	if b.Options == nil {
+		b.Options = map[string]string{}
+	}
+	if len(bi.Outputs) > 0 {
+		b.Outputs = bi.Outputs
+	}
+	return b
+}
+
+// Queues describes the served queues.
+func (r *Runtime) Queues() []api.Queue {
+	out := make([]api.Queue, len(r.queues))
+	for i, q := range r.queues {
+		out[i] = q.info
+	}
+	return out
+}
+
+// Show describes block name with its counters.
+func (r *Runtime) Show(name string) (api.BlockDetail, error) {
+	var d api.BlockDetail
+	var err error
+	r.eng.View(func(g *engine.Graph) {
+		var bi engine.BlockInfo
+		if bi, err = g.Block(name); err == nil {
+			d.Block = blockOf(bi, g.Hooked())
+		}
+	})
+	if err != nil {
+		return d, err
+	}
+	d.Stats, err = r.blockStats(name, d.Type)
+	return d, err
+}
+
+// counting is implemented by blocks that tally packets themselves (counter).
+type counting interface {
+	Counts() (packets, bytes uint64)
+}
+
+func (r *Runtime) blockStats(name, typ string) (api.BlockStats, error) {
+	bs, err := r.eng.BlockStats(name)
+	if err != nil {
+		return api.BlockStats{}, err
+	}
+	out := api.BlockStats{Packets: bs.Packets, Bytes: bs.Bytes, Vectors: bs.Vectors, Drops: bs.Drops, NsPerPacket: bs.NsPerPacket}
+	if typ == "counter" {
+		if inst, err := r.eng.Instance(name); err == nil {
+			if c, ok := inst.(counting); ok {
+				p, b := c.Counts()
+				out.Counted = &api.Counted{Packets: p, Bytes: b}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Stats returns every counter: per block, per queue (with the kernel's
+// XDP socket counters) and per XDP program.
+func (r *Runtime) Stats() api.Stats {
+	st := api.Stats{Blocks: map[string]api.BlockStats{}, Queues: []api.QueueStats{}, Programs: []api.ProgramStats{}}
+	types := map[string]string{}
+	r.eng.View(func(g *engine.Graph) {
+		for _, n := range g.Names() {
+			if bi, err := g.Block(n); err == nil {
+				types[n] = bi.Type
+			}
+		}
+	})
+	names := make([]string, 0, len(types))
+	for n := range types {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if bs, err := r.blockStats(n, types[n]); err == nil {
+			st.Blocks[n] = bs
+		}
+	}
+	for i, q := range r.queues {
+		ws := r.eng.Worker(i).Stats()
+		qs := api.QueueStats{Queue: q.info, RxPackets: ws.RxPackets, RxBytes: ws.RxBytes, TxPackets: ws.TxPackets,
+			Vectors: ws.Vectors, Idle: ws.Idle, Polls: ws.Polls, Swaps: ws.Swaps, Drops: ws.Drops}
+		if ks, err := q.sock.Stats(); err == nil {
+			qs.XDP = api.XDPStats{RxDropped: ks.RxDropped, RxInvalidDescs: ks.RxInvalidDescs,
+				TxInvalidDescs: ks.TxInvalidDescs, RxRingFull: ks.RxRingFull,
+				RxFillRingEmptyDescs: ks.RxFillRingEmptyDescs, TxRingEmptyDescs: ks.TxRingEmptyDescs}
+		}
+		st.Queues = append(st.Queues, qs)
+	}
+	for _, p := range r.progs {
+		ps := api.ProgramStats{Interface: p.ifname, Steering: p.prog.Steering().String()}
+		if c, err := p.prog.Counters(); err == nil {
+			ps.Redirected, ps.NotSteered, ps.NoSocket, ps.Short = c.Redirected, c.NotSteered, c.NoSocket, c.Short
+		}
+		st.Programs = append(st.Programs, ps)
+	}
+	return st
+}
