@@ -193,7 +193,7 @@ func (x *XSK) Loop(stop <-chan struct{}) error {
 
 // Drops implements Receiver.
 func (x *XSK) Drops() (Drops, error) {
-	st, err := x.sock.Stats()
+	st, err := x.sock.KernelStats()
 	if err != nil {
 		return Drops{}, err
 	}
