@@ -314,3 +314,34 @@ func TestPipelineNoAllocs(t *testing.T) {
 		t.Fatalf("%v allocations per vector", a)
 	}
 }
+
+// TestOnVector checks the progress hook: called once per received vector
+// (never for an empty round) with the running total, and free of
+// allocations like the rest of the hot path.
+func TestOnVector(t *testing.T) {
+	var calls, last uint64
+	r := newRigWith(t, 64, func(n uint64) { calls++; last = n })
+	chain(t, r.e, 3, "dummy")
+	frame := testFrame()
+	r.w.RunOnce()
+	if calls != 0 {
+		t.Fatalf("hook called %d times before any frame arrived", calls)
+	}
+	for i, n := range []int{1, 64, 17} {
+		r.q.Deliver(frame, n)
+		r.w.RunOnce()
+		r.w.RunOnce() // empty round: no call
+		if want := uint64(i + 1); calls != want {
+			t.Fatalf("after %d vectors: hook called %d times", want, calls)
+		}
+	}
+	if last != 82 || last != r.w.Stats().RxPackets {
+		t.Fatalf("hook saw total %d, want 82 = RxPackets %d", last, r.w.Stats().RxPackets)
+	}
+	if a := testing.AllocsPerRun(1000, func() {
+		r.q.Deliver(frame, 64)
+		r.w.RunOnce()
+	}); a != 0 {
+		t.Fatalf("%v allocations per vector with the hook set", a)
+	}
+}

@@ -3,6 +3,7 @@ package engine_test
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -45,13 +46,16 @@ type rig struct {
 	w *engine.Worker
 }
 
-func newRig(tb testing.TB, vsize int) *rig {
+func newRig(tb testing.TB, vsize int) *rig { return newRigWith(tb, vsize, nil) }
+
+// newRigWith is newRig with the worker's OnVector hook set to onVector.
+func newRigWith(tb testing.TB, vsize int, onVector func(uint64)) *rig {
 	tb.Helper()
 	q, err := xsk.NewMemQueue(xsk.UMEMConfig{FrameSize: 2048, FrameCount: 4096, FillSize: 4096, CompletionSize: 4096}, 2048, 2048)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e, err := engine.New(engine.Config{VectorSize: vsize, Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM()}}})
+	e, err := engine.New(engine.Config{VectorSize: vsize, Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM(), OnVector: onVector}}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -83,8 +87,8 @@ func chain(tb testing.TB, e *engine.Engine, n int, typ string) {
 	}
 }
 
-func runPipeline(b *testing.B, vsize, blocks int, typ string, swapsPerSec int) {
-	r := newRig(b, vsize)
+func runPipeline(b *testing.B, vsize, blocks int, typ string, swapsPerSec int, onVector func(uint64)) {
+	r := newRigWith(b, vsize, onVector)
 	chain(b, r.e, blocks, typ)
 	frame := testFrame()
 	r.w.RunOnce() // first refill
@@ -137,16 +141,24 @@ func runPipeline(b *testing.B, vsize, blocks int, typ string, swapsPerSec int) {
 	}
 }
 
+// paced is what BenchmarkPipeline's onvector case publishes: a pace
+// publisher's store of the running total (the rxbench/lanad use).
+var paced atomic.Uint64
+
 // BenchmarkPipeline measures ring -> vector -> blocks -> recycle on one
 // core with xsk.MemQueue playing the kernel (its Deliver copies a 64-byte
 // frame per packet and is inside the timed loop). blocks=3 is
-// eth -> dummy -> dummy.
+// eth -> dummy -> dummy; blocks=3 itself runs with WorkerConfig.OnVector
+// nil, blocks=3/onvector with a hook that publishes the running total.
 func BenchmarkPipeline(b *testing.B) {
 	for _, n := range []int{1, 3, 10} {
-		b.Run(fmt.Sprintf("blocks=%d", n), func(b *testing.B) { runPipeline(b, 64, n, "dummy", 0) })
+		b.Run(fmt.Sprintf("blocks=%d", n), func(b *testing.B) { runPipeline(b, 64, n, "dummy", 0, nil) })
 	}
-	b.Run("blocks=3/swap=1000", func(b *testing.B) { runPipeline(b, 64, 3, "dummy", 1000) })
-	b.Run("blocks=3/simple", func(b *testing.B) { runPipeline(b, 64, 3, "test-simple-dummy", 0) })
-	b.Run("blocks=3/vector=1", func(b *testing.B) { runPipeline(b, 1, 3, "dummy", 0) })
-	b.Run("blocks=3/vector=256", func(b *testing.B) { runPipeline(b, 256, 3, "dummy", 0) })
+	b.Run("blocks=3/swap=1000", func(b *testing.B) { runPipeline(b, 64, 3, "dummy", 1000, nil) })
+	b.Run("blocks=3/simple", func(b *testing.B) { runPipeline(b, 64, 3, "test-simple-dummy", 0, nil) })
+	b.Run("blocks=3/vector=1", func(b *testing.B) { runPipeline(b, 1, 3, "dummy", 0, nil) })
+	b.Run("blocks=3/vector=256", func(b *testing.B) { runPipeline(b, 256, 3, "dummy", 0, nil) })
+	b.Run("blocks=3/onvector", func(b *testing.B) {
+		runPipeline(b, 64, 3, "dummy", 0, func(n uint64) { paced.Store(n) })
+	})
 }

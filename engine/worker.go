@@ -58,6 +58,17 @@ type WorkerConfig struct {
 	// HandoffSize is the capacity of the lock-free queue through which other
 	// goroutines hand frames to the worker; a power of two (default 1024).
 	HandoffSize int
+	// OnVector, when set, is called by the worker once per received vector,
+	// after the vector went through the graph and its frames are back in
+	// the fill ring (or on their way out), with the worker's running total
+	// of frames taken from its RX ring. It lets anything observe a worker's
+	// progress without a shared counter on the hot path: lanad and rxbench
+	// publish the total to a pace map for the traffic generator.
+	//
+	// It runs on the worker's goroutine, inside the data path: it must not
+	// block, allocate or call back into the engine; a slow callback slows
+	// the queue. Nil (the default) costs one predictable branch per vector.
+	OnVector func(received uint64)
 }
 
 // parked is the quiescence word of a worker that holds no graph reference.
@@ -91,18 +102,19 @@ type Worker struct {
 	fmask   uint64
 	total   int
 
-	g       *compiled
-	vsize   int
-	free    []uint64 // free frame bases (stack)
-	rx      []Desc
-	tx      []Desc
-	comp    []uint64
-	vecs    []*Vector
-	targets [][]int32 // per level scratch: target node of each packet
-	txOut   int       // frames in TX + completion rings
-	lastGen uint64    // generation of the last graph used, for the swaps counter
-	nvec    uint64
-	drops   [numQueueDrops]uint64
+	g        *compiled
+	vsize    int
+	free     []uint64 // free frame bases (stack)
+	rx       []Desc
+	tx       []Desc
+	comp     []uint64
+	vecs     []*Vector
+	targets  [][]int32    // per level scratch: target node of each packet
+	txOut    int          // frames in TX + completion rings
+	onVector func(uint64) // cfg.OnVector, next to the fields step reads
+	lastGen  uint64       // generation of the last graph used, for the swaps counter
+	nvec     uint64
+	drops    [numQueueDrops]uint64
 }
 
 func newWorker(e *Engine, idx, vsize int, cfg WorkerConfig) (*Worker, error) {
@@ -137,7 +149,7 @@ func newWorker(e *Engine, idx, vsize int, cfg WorkerConfig) (*Worker, error) {
 		return nil, fmt.Errorf("worker %d: handoff size %d: must be a power of two: %w", idx, cfg.HandoffSize, ErrConfig)
 	}
 	w := &Worker{idx: idx, e: e, cfg: cfg, q: cfg.Queue, umem: cfg.UMEM, fsize: fs, fmask: uint64(fs - 1),
-		total: len(cfg.Frames), vsize: vsize, handoff: newMPSC(cfg.HandoffSize)}
+		total: len(cfg.Frames), vsize: vsize, handoff: newMPSC(cfg.HandoffSize), onVector: cfg.OnVector}
 	w.seen.Store(parked)
 	w.free = make([]uint64, 0, len(cfg.Frames))
 	w.free = append(w.free, cfg.Frames...)
@@ -288,6 +300,9 @@ func (w *Worker) step() int {
 	}
 	w.refill()
 	w.publish()
+	if n > 0 && w.onVector != nil {
+		w.onVector(w.ctr.received.Load())
+	}
 	return n
 }
 
