@@ -48,6 +48,22 @@
 // socket baseline. Pacing uses Config.Pace from Go (polled per chunk); the
 // kernel's refusals (ENOBUFS) are counted in Result.Refused.
 //
+// # afxdp
+//
+// AFXDP sends through a LANA AF_XDP socket (package xsk) bound to
+// Config.Queue: Run copies the template frames into a 2048-frame UMEM once
+// (frame j holds flow j%Flows, using a multiple of Flows frames), then only
+// descriptors move: Transmit a chunk, Complete what the kernel sent, reuse
+// those frames. It relies on the kernel completing one socket's descriptors
+// in the order they were queued, which it does in copy and zero-copy mode.
+// With Frame.Seq the sending thread stamps frame i's sequence number into the
+// UMEM frame before queuing it. Pacing uses Config.Pace from Go, as afpacket
+// does. On veth the socket runs in copy mode: every kick (sendto) makes the
+// kernel build an skb per frame and hand it to the veth, up to the TX budget
+// per kick that xsk raises to the ring size where the kernel allows. A frame
+// the veth refuses is completed anyway (sendto says EBUSY), so Refused is not
+// observable; ethtool -S on the sending end counts those.
+//
 // # Why pacing
 //
 // A veth receiver has a 256-slot ring. A generator that outruns it makes the

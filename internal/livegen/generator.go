@@ -24,7 +24,7 @@ type Generator interface {
 
 // Result summarises a run.
 type Result struct {
-	// Mode names the generator ("xdp-live", "afpacket").
+	// Mode names the generator ("xdp-live", "afxdp", "afpacket").
 	Mode string `json:"mode"`
 	// Sent is the number of frames handed to the kernel for transmission.
 	Sent uint64 `json:"sent"`
@@ -66,6 +66,9 @@ type Config struct {
 	// Ifindex is the interface to transmit on, as seen in the namespace Do
 	// enters.
 	Ifindex int
+	// Queue is the TX queue the afxdp generator's socket binds to (default
+	// 0); the other modes let the kernel choose.
+	Queue int
 	// Do runs fn on a locked OS thread inside the namespace of Ifindex
 	// (testbed.Pair.Do, testbed.DoIn). Nil runs fn on a locked thread in
 	// the caller's namespace.
