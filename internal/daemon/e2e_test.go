@@ -289,6 +289,23 @@ func TestLanactlVerbs(t *testing.T) {
 	d.mustFail("is not bound above", "unbind", "e0", "count")
 	d.mustFail("verb 2: bind", "transaction", "add t1 dummy", "bind t1 t1")
 
+	// graph shows the topology with live counters; --dot is GraphViz.
+	if g := d.mustCtl("graph"); !strings.Contains(g, "NIC -> e0 (eth) 100 pkts") || !strings.Contains(g, "└─ extra (counter) 100 pkts") {
+		t.Fatalf("graph:\n%s", g)
+	}
+	if g := d.mustCtl("graph", "--dot"); !strings.HasPrefix(g, "digraph lana {") || !strings.Contains(g, `"count" -> "extra";`) {
+		t.Fatalf("graph --dot:\n%s", g)
+	}
+	// A transaction from a file (one verb per line), all applied.
+	tx := filepath.Join(t.TempDir(), "tx")
+	os.WriteFile(tx, []byte("# swap the top counter\nadd extra2 counter\nreplace extra extra2\n"), 0o644)
+	if out := d.mustCtl("transaction", "-f", tx); !strings.Contains(out, "2 verbs applied") {
+		t.Fatalf("transaction: %s", out)
+	}
+	if c := d.counted("extra"); c != 100 {
+		t.Fatalf("replace via transaction lost the count: %d", c)
+	}
+
 	d.mustCtl("unbind", "count", "extra")
 	d.mustCtl("rm", "extra")
 	if l := d.list(); len(l.Blocks) != 4 {
