@@ -1,0 +1,188 @@
+package lab
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Kind says what a row measures.
+type Kind string
+
+const (
+	// Receiver rows measure how fast a receiver takes frames.
+	Receiver Kind = "receiver"
+	// Generator rows measure how fast a generator gets frames to the peer.
+	Generator Kind = "generator"
+)
+
+// Names of the rows the ratio columns divide by.
+const (
+	StackRow   = "stack"
+	XDPDropRow = "xdp-drop"
+	TrafgenRow = "trafgen"
+)
+
+// Sample is one run of one row.
+type Sample struct {
+	// PPS is the rate the receiver took in the measured window.
+	PPS float64
+	// Drops are the frames lost in the window: the receiver's drop counters
+	// for receiver rows, the sending veth's refusals for generator rows.
+	Drops uint64
+}
+
+// Row is one line of the table: the runs of one receiver or generator.
+type Row struct {
+	// Name is the row's name ("xdp-drop", "engine-3", "afxdp" ...).
+	Name string `json:"name"`
+	// Kind is receiver or generator.
+	Kind Kind `json:"kind"`
+	// PPSMedian, PPSMin and PPSMax summarise the runs' rates (the median of
+	// an even count is the lower middle).
+	PPSMedian float64 `json:"pps_median"`
+	PPSMin    float64 `json:"pps_min"`
+	PPSMax    float64 `json:"pps_max"`
+	// Drops is the sum of the runs' drops.
+	Drops uint64 `json:"drops"`
+	// Runs are the rates of the individual runs, in the order measured.
+	Runs []float64 `json:"runs_pps"`
+	// Note says how the row was measured, when that is not obvious.
+	Note string `json:"note,omitempty"`
+	// Error is why the row has no (or fewer) runs, if it failed.
+	Error string `json:"error,omitempty"`
+}
+
+// Summarize makes a row from its samples.
+func Summarize(name string, kind Kind, samples []Sample) Row {
+	r := Row{Name: name, Kind: kind, Runs: make([]float64, 0, len(samples))}
+	for _, s := range samples {
+		r.Runs = append(r.Runs, s.PPS)
+		r.Drops += s.Drops
+	}
+	if len(r.Runs) == 0 {
+		return r
+	}
+	sorted := append([]float64(nil), r.Runs...)
+	sort.Float64s(sorted)
+	r.PPSMin, r.PPSMax = sorted[0], sorted[len(sorted)-1]
+	r.PPSMedian = sorted[(len(sorted)-1)/2]
+	return r
+}
+
+// Report is a lab run's result.
+type Report struct {
+	// Started is when the run began.
+	Started time.Time `json:"started"`
+	// Runs and Window are the runs per row and each run's measured window.
+	Runs   int           `json:"runs"`
+	Window time.Duration `json:"window_ns"`
+	// Machine describes where it ran: kernel, CPUs and load, since other
+	// work on the machine moves the numbers.
+	Machine Machine `json:"machine"`
+	// Rows are the receiver rows, then the generator rows, in the order
+	// measured.
+	Rows []Row `json:"rows"`
+}
+
+// Machine describes the host a report was measured on.
+type Machine struct {
+	Kernel string `json:"kernel"`
+	CPUs   int    `json:"cpus"`
+	// LoadBefore and LoadAfter are /proc/loadavg's first three fields.
+	LoadBefore string `json:"load_before"`
+	LoadAfter  string `json:"load_after"`
+}
+
+// Row returns the row called name, if any.
+func (rep *Report) Row(name string) (Row, bool) {
+	for _, r := range rep.Rows {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Row{}, false
+}
+
+// ratio formats a/b ("1.23x"), or "-" when b is unknown or zero.
+func ratio(a float64, b Row, ok bool) string {
+	if !ok || b.PPSMedian == 0 || len(b.Runs) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", a/b.PPSMedian)
+}
+
+func mpps(v float64) string { return fmt.Sprintf("%.3f", v/1e6) }
+
+// WriteTable prints the report as text: the receiver rows with their ratios
+// to stack and to xdp-drop, then the generator rows with their ratio to
+// trafgen. A row without runs shows its error.
+func (rep *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	stack, hasStack := rep.Row(StackRow)
+	drop, hasDrop := rep.Row(XDPDropRow)
+	tg, hasTG := rep.Row(TrafgenRow)
+	section := func(kind Kind, head string, ratios func(Row) string) {
+		first := true
+		for _, r := range rep.Rows {
+			if r.Kind != kind {
+				continue
+			}
+			if first {
+				fmt.Fprintln(tw, head)
+				first = false
+			}
+			if len(r.Runs) == 0 {
+				fmt.Fprintf(tw, "%s\tfailed\t-\t-\t-\t-\t-\t\n", r.Name)
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t\n", r.Name, mpps(r.PPSMedian), mpps(r.PPSMin),
+				mpps(r.PPSMax), r.Drops, ratios(r))
+		}
+		if !first {
+			fmt.Fprintln(tw, "\t\t\t\t\t\t")
+		}
+	}
+	section(Receiver, "receiver\tmedian Mpps\tmin\tmax\tdrops\tx stack\tx xdp-drop\t", func(r Row) string {
+		return ratio(r.PPSMedian, stack, hasStack) + "\t" + ratio(r.PPSMedian, drop, hasDrop)
+	})
+	section(Generator, "generator\tmedian Mpps\tmin\tmax\tdrops\tx trafgen\t\t", func(r Row) string {
+		return ratio(r.PPSMedian, tg, hasTG) + "\t"
+	})
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%d run(s) of %v per row; 64-byte frames; kernel %s, %d CPUs, load %s -> %s\n",
+		rep.Runs, rep.Window, rep.Machine.Kernel, rep.Machine.CPUs, rep.Machine.LoadBefore, rep.Machine.LoadAfter)
+	for _, r := range rep.Rows {
+		if r.Note != "" {
+			fmt.Fprintf(w, "  %s: %s\n", r.Name, r.Note)
+		}
+		switch {
+		case r.Error != "" && len(r.Runs) == 0:
+			fmt.Fprintf(w, "  %s failed: %s\n", r.Name, oneLine(r.Error))
+		case r.Error != "":
+			fmt.Fprintf(w, "  %s: some runs failed: %s\n", r.Name, oneLine(r.Error))
+		}
+	}
+	return nil
+}
+
+func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// WriteJSON writes the report to path as indented JSON.
+func (rep *Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encode report: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
