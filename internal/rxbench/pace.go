@@ -14,12 +14,13 @@ import (
 // one-slot BPF_F_MMAPABLE array: Add is a store into shared memory, no
 // system call.
 //
-// Add is for the receiving goroutine only; Load and Map for any goroutine.
+// Add and Store are for the receiving goroutine only; Load and Map for any
+// goroutine.
 type PaceCounter struct {
 	m     *ebpf.Map
 	mem   *ebpf.Memory
 	count atomic.Uint64
-	buf   [8]byte // Add's scratch, owned by the receiving goroutine
+	buf   [8]byte // Store's scratch, owned by the receiving goroutine
 }
 
 // NewPaceCounter creates the map and maps it.
@@ -40,9 +41,13 @@ func NewPaceCounter() (*PaceCounter, error) {
 }
 
 // Add counts n more frames taken.
-func (c *PaceCounter) Add(n uint64) {
-	v := c.count.Add(n)
-	binary.LittleEndian.PutUint64(c.buf[:], v)
+func (c *PaceCounter) Add(n uint64) { c.Store(c.count.Load() + n) }
+
+// Store sets the count to total, the receiver's running total of frames
+// taken (the shape of engine.WorkerConfig.OnVector).
+func (c *PaceCounter) Store(total uint64) {
+	c.count.Store(total)
+	binary.LittleEndian.PutUint64(c.buf[:], total)
 	c.mem.WriteAt(c.buf[:], 0) // an aligned 8-byte copy: never torn on amd64/arm64
 }
 

@@ -265,7 +265,7 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 		return res, fmt.Errorf("during the window: %w", err)
 	default:
 	}
-	if err := settle(r, &res); err != nil {
+	if err := settle(r, &res, genRes.Sent); err != nil {
 		return res, err
 	}
 	res.TotalSent, res.GenPPS = genRes.Sent, genRes.PPS
@@ -285,25 +285,39 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 	return res, nil
 }
 
-// settle waits until the receiver's count stops moving (the last frames in
-// flight have landed), then records the run's totals.
-func settle(r Receiver, res *Result) error {
-	var last uint64
-	for i := 0; i < 50; i++ {
-		n, err := r.Consumed()
+// settle waits until the receiver has accounted for every frame sent
+// (received or dropped), or, failing that, until its count has not moved for
+// settleQuiet, then records the run's totals. A receiver that shares its CPU
+// with the NAPI thread and spins (busy polling) can hold the last frames in
+// flight back for tens of milliseconds, so a short quiet time is not enough.
+func settle(r Receiver, res *Result, sent uint64) error {
+	var n uint64
+	var d Drops
+	moved := time.Now()
+	for start := time.Now(); time.Since(start) < settleMax; time.Sleep(5 * time.Millisecond) {
+		c, err := r.Consumed()
 		if err != nil {
 			return err
 		}
-		if i > 0 && n == last {
+		if d, err = r.Drops(); err != nil {
+			return err
+		}
+		if c != n {
+			n, moved = c, time.Now()
+		}
+		if n+d.Total() >= sent || time.Since(moved) > settleQuiet {
 			break
 		}
-		last = n
-		time.Sleep(20 * time.Millisecond)
 	}
-	d, err := r.Drops()
-	res.TotalReceived, res.TotalDrops = last, d
-	return err
+	res.TotalReceived, res.TotalDrops = n, d
+	return nil
 }
+
+// How long settle waits for the frames in flight.
+const (
+	settleQuiet = 500 * time.Millisecond
+	settleMax   = 3 * time.Second
+)
 
 func snapshot(r Receiver, threads []int) (consumed uint64, d Drops, cpu []uint64, err error) {
 	if consumed, err = r.Consumed(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lana-net/lana/engine"
 	"github.com/lana-net/lana/internal/testbed"
 	"github.com/lana-net/lana/internal/xdpcount"
 )
@@ -14,8 +15,19 @@ func receivers() []func() Receiver {
 		func() Receiver { return &Kernel{Action: xdpcount.Drop} },
 		func() Receiver { return &XSK{} },
 		func() Receiver { return &Asavie{} },
+		func() Receiver { return &Engine{Blocks: 1, Mode: defaultEngineMode} },
+		func() Receiver { return &Engine{Blocks: 3, Mode: defaultEngineMode} },
+		func() Receiver { return &Engine{Blocks: 10, Mode: defaultEngineMode} },
+		func() Receiver { return &Engine{Blocks: 3, Mode: engine.PollBusy, NameMode: true} },
+		func() Receiver { return &Engine{Blocks: 3, Mode: engine.PollWakeup, NameMode: true} },
+		func() Receiver { return &Engine{Blocks: 3, Mode: engine.PollAdaptive, NameMode: true} },
 	}
 }
+
+// defaultEngineMode is the poll mode of the lana-engine-N rows: wakeup,
+// the mode that wins when the worker shares its CPU with the NAPI thread
+// (see engine.PollMode), and the way lana-xsk waits as well.
+const defaultEngineMode = engine.PollWakeup
 
 // TestReceiversPaced checks the harness itself on every receiver: frames
 // flow, the receive count and the generator's agree within what can be in
