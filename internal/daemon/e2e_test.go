@@ -29,7 +29,8 @@ import (
 	"github.com/lana-net/lana/internal/testbed"
 )
 
-// bins holds lanad and lanactl, built once by TestMain.
+// bins holds lanad and lanactl, built once by TestMain (with -race when
+// LANA_E2E_RACE=1; a race report makes lanad exit 66 and the test fail).
 var bins string
 
 func TestMain(m *testing.M) {
@@ -40,7 +41,11 @@ func TestMain(m *testing.M) {
 	}
 	os.Chmod(dir, 0o755) // unprivileged lanactl runs from here too
 	for _, c := range []string{"lanad", "lanactl"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, c), "github.com/lana-net/lana/cmd/"+c).CombinedOutput()
+		args := []string{"build", "-o", filepath.Join(dir, c)}
+		if os.Getenv("LANA_E2E_RACE") == "1" { // lanad under the race detector
+			args = append(args, "-race")
+		}
+		out, err := exec.Command("go", append(args, "github.com/lana-net/lana/cmd/"+c)...).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "build %s: %v\n%s", c, err, out)
 			os.RemoveAll(dir)
