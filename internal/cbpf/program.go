@@ -14,13 +14,17 @@ import (
 type Machine struct {
 	pkt  []byte // the frame during Run; nil afterwards
 	a, x uint32
-	ret  uint32
 	m    [ScratchSlots]uint32
 }
 
 // op executes one instruction (or a fused pair) and returns the index of
-// the next one, or -1 after a return (the value is in Machine.ret).
+// the next one, or, when the program returns value v, the negative code
+// -1-v (see retCode). A jump whose target is "ret #k" returns that code
+// itself, saving a dispatch.
 type op func(m *Machine) int
+
+// retCode encodes a return value as a negative next index.
+func retCode(v uint32) int { return -1 - int(v) }
 
 // Program is a validated classic BPF program compiled into closures.
 // It is immutable and safe for concurrent use with one Machine per goroutine.
@@ -62,11 +66,12 @@ func (p *Program) Run(m *Machine, pkt []byte) uint32 {
 		m.m = [ScratchSlots]uint32{}
 	}
 	ops := p.ops
-	for pc := 0; pc >= 0; {
+	pc := 0
+	for pc >= 0 {
 		pc = ops[pc](m)
 	}
 	m.pkt = nil
-	return m.ret
+	return uint32(-1 - pc)
 }
 
 // load reads size bytes big-endian at off, reporting false past the end.
@@ -96,9 +101,15 @@ func loadSize(op uint16) int {
 }
 
 // reject ends the run with 0 (out-of-bounds load, division by X == 0).
-func reject(m *Machine) int {
-	m.ret = 0
-	return -1
+func reject(*Machine) int { return -1 }
+
+// target resolves jump target t: the index, or the return code when the
+// instruction there is "ret #k".
+func (p *Program) target(t int) int {
+	if ins := p.raw[t]; ins.Op == opRetK {
+		return retCode(ins.K)
+	}
+	return t
 }
 
 // jumpTest evaluates a conditional jump's test of A against v.
@@ -125,7 +136,7 @@ func (p *Program) compile(i int) op {
 	case opLdW, opLdH, opLdB, opLdIndW, opLdIndH, opLdIndB:
 		if next < len(p.raw) {
 			if j := p.raw[next]; j.Op == opJeqK || j.Op == opJgtK || j.Op == opJgeK || j.Op == opJsetK {
-				return fuseLoadJump(ins.Op, k, j, next+1+int(j.Jt), next+1+int(j.Jf))
+				return fuseLoadJump(ins.Op, k, j, p.target(next+1+int(j.Jt)), p.target(next+1+int(j.Jf)))
 			}
 		}
 		return loadOp(ins.Op, k, next)
@@ -159,16 +170,17 @@ func (p *Program) compile(i int) op {
 	case opTxa:
 		return func(m *Machine) int { m.a = m.x; return next }
 	case opRetK:
-		return func(m *Machine) int { m.ret = k; return -1 }
+		r := retCode(k)
+		return func(*Machine) int { return r }
 	case opRetA:
-		return func(m *Machine) int { m.ret = m.a; return -1 }
+		return func(m *Machine) int { return retCode(m.a) }
 	case opJa:
-		t := next + int(k)
+		t := p.target(next + int(k))
 		return func(*Machine) int { return t }
 	case opJeqK, opJgtK, opJgeK, opJsetK:
-		return jumpK(ins.Op, k, next+int(ins.Jt), next+int(ins.Jf))
+		return jumpK(ins.Op, k, p.target(next+int(ins.Jt)), p.target(next+int(ins.Jf)))
 	case opJeqX, opJgtX, opJgeX, opJsetX:
-		jop, t, f := ins.Op, next+int(ins.Jt), next+int(ins.Jf)
+		jop, t, f := ins.Op, p.target(next+int(ins.Jt)), p.target(next+int(ins.Jf))
 		return func(m *Machine) int {
 			if jumpTest(jop, m.a, m.x) {
 				return t
