@@ -468,7 +468,7 @@ func (r *Runtime) Stats() api.Stats {
 		ws := r.eng.Worker(i).Stats()
 		qs := api.QueueStats{Queue: q.info, RxPackets: ws.RxPackets, RxBytes: ws.RxBytes, TxPackets: ws.TxPackets,
 			Vectors: ws.Vectors, Idle: ws.Idle, Polls: ws.Polls, Swaps: ws.Swaps, Drops: ws.Drops}
-		if ks, err := q.sock.Stats(); err == nil {
+		if ks, err := q.sock.KernelStats(); err == nil {
 			qs.XDP = api.XDPStats{RxDropped: ks.RxDropped, RxInvalidDescs: ks.RxInvalidDescs,
 				TxInvalidDescs: ks.TxInvalidDescs, RxRingFull: ks.RxRingFull,
 				RxFillRingEmptyDescs: ks.RxFillRingEmptyDescs, TxRingEmptyDescs: ks.TxRingEmptyDescs}
