@@ -265,6 +265,15 @@ func TestLongExpressionTrampolines(t *testing.T) {
 	if len(raw) < 600 {
 		t.Fatalf("only %d instructions: the test does not reach the 8-bit jump limit", len(raw))
 	}
+	trampolines := 0
+	for _, ins := range raw {
+		if ins.Op == opJa {
+			trampolines++
+		}
+	}
+	if trampolines == 0 {
+		t.Fatal("no ja trampoline in a program with jumps beyond 255")
+	}
 	p, err := Load(raw)
 	if err != nil {
 		t.Fatal(err)
