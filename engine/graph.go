@@ -486,15 +486,88 @@ type Verb struct {
 }
 
 // String renders v as a command line.
-func (v Verb) String() string { return strings.TrimSpace(v.Op + " " + strings.Join(v.Args, " ")) }
+func (v Verb) String() string {
+	var b strings.Builder
+	b.WriteString(v.Op)
+	for _, a := range v.Args {
+		b.WriteByte(' ')
+		if a != "" && !strings.ContainsAny(a, " \t\n\r\"'\\") {
+			b.WriteString(a)
+			continue
+		}
+		b.WriteByte('"')
+		for i := 0; i < len(a); i++ {
+			if a[i] == '"' || a[i] == '\\' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(a[i])
+		}
+		b.WriteByte('"')
+	}
+	return strings.TrimSpace(b.String())
+}
 
 // ParseVerb parses a line such as "add e0 eth promisc=true" or "bind e0:ipv4 ip".
+// Words split at white space, except inside single or double quotes, which
+// group and are removed as a shell does: set f "filter=udp dst port 9" and
+// set f filter='udp dst port 9' both give the word filter=udp dst port 9. In
+// double quotes a backslash escapes the next character. Verb.String quotes
+// words so that ParseVerb reads them back unchanged.
 func ParseVerb(line string) (Verb, error) {
-	f := strings.Fields(line)
+	f, err := splitWords(line)
+	if err != nil {
+		return Verb{}, fmt.Errorf("verb %q: %v: %w", line, err, ErrBadVerb)
+	}
 	if len(f) == 0 {
 		return Verb{}, fmt.Errorf("verb %q: empty: %w", line, ErrBadVerb)
 	}
 	return Verb{Op: f[0], Args: f[1:]}, nil
+}
+
+// splitWords splits line into words the way ParseVerb documents.
+func splitWords(line string) ([]string, error) {
+	var words []string
+	var w strings.Builder
+	inWord := false
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			if inWord {
+				words = append(words, w.String())
+				w.Reset()
+				inWord = false
+			}
+		case c == '\'':
+			end := strings.IndexByte(line[i+1:], '\'')
+			if end < 0 {
+				return nil, fmt.Errorf("unterminated ' at byte %d", i)
+			}
+			w.WriteString(line[i+1 : i+1+end])
+			i += end + 1
+			inWord = true
+		case c == '"':
+			j := i + 1
+			for ; j < len(line) && line[j] != '"'; j++ {
+				if line[j] == '\\' && j+1 < len(line) {
+					j++
+				}
+				w.WriteByte(line[j])
+			}
+			if j >= len(line) {
+				return nil, fmt.Errorf("unterminated \" at byte %d", i)
+			}
+			i = j
+			inWord = true
+		default:
+			w.WriteByte(c)
+			inWord = true
+		}
+	}
+	if inWord {
+		words = append(words, w.String())
+	}
+	return words, nil
 }
 
 // Apply applies one verb. Ops are matched exactly (never by prefix).

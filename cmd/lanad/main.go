@@ -26,6 +26,7 @@ import (
 
 	"github.com/lana-net/lana/api"
 	_ "github.com/lana-net/lana/blocks"
+	_ "github.com/lana-net/lana/blocks/bpf"
 	"github.com/lana-net/lana/internal/config"
 	"github.com/lana-net/lana/internal/daemon"
 )

@@ -269,8 +269,10 @@ func EngineVerb(v api.Verb) (engine.Verb, error) {
 		return engine.Verb{}, fmt.Errorf("verb %q: only add and set take options: %w", v.String(), ErrBadRequest)
 	}
 	for k, val := range v.Options {
-		if k == "" || strings.ContainsAny(k, "= \t\n") || strings.ContainsAny(val, " \t\n") {
-			return engine.Verb{}, fmt.Errorf("verb %q: option %q=%q: keys are words without '=', values have no white space: %w", v.String(), k, val, ErrBadRequest)
+		// Values may hold spaces (a filter expression): verbs carry their
+		// words as a list, and engine.Verb.String quotes them.
+		if k == "" || strings.ContainsAny(k, "= \t\n") {
+			return engine.Verb{}, fmt.Errorf("verb %q: option %q=%q: keys are words without '=' or white space: %w", v.String(), k, val, ErrBadRequest)
 		}
 	}
 	switch {

@@ -89,11 +89,22 @@ func TestEngineVerb(t *testing.T) {
 		{Op: "replace-dro", Args: []string{"a", "b"}},
 		{Op: "bind", Args: []string{"a", "b"}, Options: map[string]string{"k": "v"}},
 		{Op: "set", Args: []string{"a"}, Options: map[string]string{"k=": "v"}},
-		{Op: "set", Args: []string{"a"}, Options: map[string]string{"k": "v w"}},
+		{Op: "set", Args: []string{"a"}, Options: map[string]string{"k w": "v"}},
 	} {
 		if _, err := EngineVerb(bad); !errors.Is(err, ErrBadRequest) {
 			t.Errorf("%+v: err %v, want ErrBadRequest", bad, err)
 		}
+	}
+}
+
+// TestEngineVerbValueWithSpaces: a filter expression is one option value.
+func TestEngineVerbValueWithSpaces(t *testing.T) {
+	v, err := EngineVerb(api.Verb{Op: "set", Args: []string{"f"}, Options: map[string]string{"filter": "udp dst port 9"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := v.String(); got != `set f "filter=udp dst port 9"` {
+		t.Fatalf("verb %q", got)
 	}
 }
 
