@@ -26,7 +26,8 @@
 //
 // # Lifetimes and traps
 //
-// Run creates one testbed pair and removes it, with every program, socket and
+// Run creates a testbed pair per receiver run and per generator row and
+// removes each, with every program, socket and
 // process it started, before it returns, also when ctx is cancelled (Ctrl-C):
 // a cancelled Run returns the rows finished so far and ctx's error. Run calls
 // Config.Progress from its own goroutines; the callback must be quick and

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/lana-net/lana/internal/testbed"
+)
+
+// TestLabTiny runs the lab end to end with tiny windows on two receiver rows
+// and one generator row, and checks the JSON and the chart it writes.
+func TestLabTiny(t *testing.T) {
+	testbed.RequirePrivileges(t)
+	dir := t.TempDir()
+	jsonPath, chartPath := filepath.Join(dir, "lab.json"), filepath.Join(dir, "lab.svg")
+	var out, errOut bytes.Buffer
+	err := runLab(context.Background(), labFlags{
+		runs: 1, window: 200 * time.Millisecond, warmup: 100 * time.Millisecond,
+		rows: []string{"xdp-drop", "asavie", "afxdp"}, jsonPath: jsonPath, chartPath: chartPath,
+		genCPU: 0, rxCPU: 1,
+	}, &out, &errOut)
+	t.Log("\n" + out.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Runs int
+		Rows []struct {
+			Name      string
+			Kind      string
+			PPSMedian float64 `json:"pps_median"`
+			PPSMin    float64 `json:"pps_min"`
+			PPSMax    float64 `json:"pps_max"`
+			Drops     *uint64
+			Runs      []float64 `json:"runs_pps"`
+			Error     string
+		}
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 3 {
+		t.Fatalf("%d rows, want 3: %s", len(rep.Rows), raw)
+	}
+	for i, want := range []string{"xdp-drop", "asavie", "afxdp"} {
+		r := rep.Rows[i]
+		if r.Name != want || r.Error != "" || len(r.Runs) != 1 || r.Drops == nil {
+			t.Errorf("row %d: %+v, want %s with one run", i, r, want)
+			continue
+		}
+		// 10,000 frames/s is far below anything that works on veth.
+		if r.PPSMedian < 1e4 || r.PPSMin != r.PPSMedian || r.PPSMax != r.PPSMedian {
+			t.Errorf("%s: median %v min %v max %v", r.Name, r.PPSMedian, r.PPSMin, r.PPSMax)
+		}
+	}
+	if rep.Rows[0].Kind != "receiver" || rep.Rows[2].Kind != "generator" {
+		t.Errorf("kinds: %s, %s", rep.Rows[0].Kind, rep.Rows[2].Kind)
+	}
+	if svg, err := os.ReadFile(chartPath); err != nil || !bytes.Contains(svg, []byte("asavie")) {
+		t.Errorf("chart: %v", err)
+	}
+	if !bytes.Contains(out.Bytes(), []byte("x xdp-drop")) {
+		t.Errorf("no table printed")
+	}
+}

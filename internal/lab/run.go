@@ -1,0 +1,305 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/lana-net/lana/internal/rxbench"
+	"github.com/lana-net/lana/internal/testbed"
+	"github.com/lana-net/lana/internal/xdpcount"
+)
+
+// ErrRow reports a row name the lab does not know.
+var ErrRow = errors.New("unknown row")
+
+// Swap row parameters: lanad-3 with its graph replaced this often.
+const (
+	SwapBlocks = 3
+	SwapEvery  = 10 * time.Millisecond
+)
+
+// DefaultRows returns the rows of a default run, receivers first, with the
+// lanad rows under the backend's label.
+func DefaultRows(label string) []string {
+	return []string{"xdp-drop", "stack", "asavie", label + "-1", label + "-3", label + "-10", label + "-swap",
+		"xdp-live", "afxdp", "afpacket", TrafgenRow}
+}
+
+// Config shapes a lab run. A zero field takes the default in its comment.
+type Config struct {
+	// Rows are the rows to measure, in order (default DefaultRows). The
+	// lanad rows may be named lanad-N or <label>-N; they are reported
+	// under the backend's label. trafgen is skipped (with a note) when not
+	// on PATH.
+	Rows []string
+	// Runs per row (default 3).
+	Runs int
+	// Window is each run's measured time (default 2s); Warmup precedes it
+	// (default 300ms).
+	Window, Warmup time.Duration
+	// GenCPU is the generator's CPU, RxCPU the receiver's and the receiving
+	// NAPI thread's (defaults 0 and 1).
+	GenCPU, RxCPU int
+	// Lanad makes the lanad rows' receivers (default InProcess).
+	Lanad LanadBackend
+	// Progress, if set, is told what runs and, about every 250ms during a
+	// window, the live rate. Called from several goroutines.
+	Progress func(Progress)
+}
+
+// Progress is a progress report.
+type Progress struct {
+	Row       string
+	Run, Runs int // 1-based
+	// LivePPS is the rate over the last interval (0 at a run's start).
+	LivePPS float64
+	// Done is set once per row, with the row's summary.
+	Done *Row
+}
+
+func (c *Config) defaults() {
+	if c.Lanad == nil {
+		c.Lanad = InProcess{}
+	}
+	if len(c.Rows) == 0 {
+		c.Rows = DefaultRows(c.Lanad.Label())
+	}
+	if c.Runs <= 0 {
+		c.Runs = 3
+	}
+	if c.Window <= 0 {
+		c.Window = 2 * time.Second
+	}
+	if c.Warmup <= 0 {
+		c.Warmup = 300 * time.Millisecond
+	}
+	if c.GenCPU == 0 && c.RxCPU == 0 {
+		c.RxCPU = 1
+	}
+	if c.Progress == nil {
+		c.Progress = func(Progress) {}
+	}
+}
+
+// row is a resolved row name.
+type row struct {
+	name string
+	kind Kind
+	// receiver rows
+	receiver func() rxbench.Receiver
+	blocks   int  // lanad rows
+	swap     bool // the swap row
+	// generator rows
+	gen string
+}
+
+func (c *Config) resolve() ([]row, error) {
+	label := c.Lanad.Label()
+	var rows []row
+	for _, name := range c.Rows {
+		r := row{name: name, kind: Receiver}
+		switch name {
+		case "xdp-drop":
+			r.receiver = func() rxbench.Receiver { return &rxbench.Kernel{Action: xdpcount.Drop} }
+		case "stack":
+			r.receiver = func() rxbench.Receiver { return &rxbench.Kernel{Action: xdpcount.Pass} }
+		case "asavie":
+			r.receiver = func() rxbench.Receiver { return &rxbench.Asavie{} }
+		case "xdp-live", "afxdp", "afpacket", TrafgenRow:
+			r.kind, r.gen = Generator, name
+		default:
+			prefix, suffix, ok := strings.Cut(name, "-")
+			if !ok || (prefix != "lanad" && prefix != label) {
+				return nil, fmt.Errorf("%w %q: rows are %s", ErrRow, name, strings.Join(DefaultRows("lanad"), ", "))
+			}
+			r.name = label + "-" + suffix
+			if suffix == "swap" {
+				r.blocks, r.swap = SwapBlocks, true
+			} else if n, err := strconv.Atoi(suffix); err == nil && n >= 1 && n <= 64 {
+				r.blocks = n
+			} else {
+				return nil, fmt.Errorf("%w %q: %s-N takes 1 to 64 blocks, or %s-swap", ErrRow, name, prefix, prefix)
+			}
+			blocks := r.blocks
+			r.receiver = func() rxbench.Receiver { return c.Lanad.Receiver(blocks) }
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// Run measures cfg's rows on a fresh namespace pair and returns the report.
+// When ctx ends it stops, removes everything and returns the rows finished
+// so far with ctx's error. A row whose runs fail is reported with its error;
+// the other rows still run.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	cfg.defaults()
+	rows, err := cfg.resolve()
+	if err != nil {
+		return nil, err
+	}
+	rep = &Report{Started: time.Now(), Runs: cfg.Runs, Window: cfg.Window, Machine: machine()}
+	defer func() { rep.Machine.LoadAfter = loadavg() }()
+	for _, r := range rows {
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+		var out Row
+		if r.kind == Receiver {
+			out = cfg.receiverRow(ctx, r)
+		} else {
+			out = cfg.generatorRow(ctx, r)
+		}
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+		rep.Rows = append(rep.Rows, out)
+		cfg.Progress(Progress{Row: out.Name, Done: &out})
+	}
+	return rep, nil
+}
+
+// withPair runs fn on a fresh namespace pair and removes the pair after.
+// Every receiver run gets its own pair: the kernel frees an AF_XDP socket's
+// queue asynchronously, sometimes after the next receiver's bind has given up.
+func withPair(fn func(p *testbed.Pair) error) (err error) {
+	p, err := testbed.NewPair(testbed.Options{})
+	if err != nil {
+		return fmt.Errorf("namespace pair: %w", err)
+	}
+	defer func() {
+		if cerr := p.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove namespace pair: %w", cerr))
+		}
+	}()
+	return fn(p)
+}
+
+func (cfg *Config) receiverRow(ctx context.Context, r row) Row {
+	var samples []Sample
+	var errs []string
+	for i := 1; i <= cfg.Runs && ctx.Err() == nil; i++ {
+		cfg.Progress(Progress{Row: r.name, Run: i, Runs: cfg.Runs})
+		inner := r.receiver()
+		rcv := &watched{Receiver: inner}
+		opts := rxbench.Options{Warmup: cfg.Warmup, Window: cfg.Window, GenCPU: cfg.GenCPU, RxCPU: cfg.RxCPU}
+		if r.swap {
+			opts.During = cfg.Lanad.Swapper(inner, SwapEvery)
+		}
+		stopLive := cfg.live(r.name, i, rcv.count)
+		var res rxbench.Result
+		err := withPair(func(p *testbed.Pair) (err error) {
+			res, err = rxbench.Run(ctx, p, rcv, opts)
+			return err
+		})
+		stopLive()
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("run %d: %v", i, err))
+			continue
+		}
+		samples = append(samples, Sample{PPS: res.PPS, Drops: res.Drops.Total()})
+	}
+	out := Summarize(r.name, Receiver, samples)
+	out.Error = strings.Join(errs, "; ")
+	switch {
+	case r.swap:
+		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v", cfg.Lanad.Label(), SwapBlocks, SwapEvery)
+	case r.blocks > 0 && cfg.Lanad.Label() != "lanad":
+		out.Note = fmt.Sprintf("LANA's engine in the lab's process (lanad's data path without the daemon), %d block(s)", r.blocks)
+	}
+	return out
+}
+
+// watched lets the progress goroutine read a receiver's count only between
+// a successful Setup and Close: a receiver's Consumed is not meant to be
+// called outside that span.
+type watched struct {
+	rxbench.Receiver
+	mu    sync.RWMutex
+	ready bool // guarded by mu
+}
+
+func (w *watched) Setup(ifindex int) error {
+	err := w.Receiver.Setup(ifindex)
+	w.mu.Lock()
+	w.ready = err == nil
+	w.mu.Unlock()
+	return err
+}
+
+func (w *watched) Close() error {
+	w.mu.Lock()
+	w.ready = false
+	w.mu.Unlock()
+	return w.Receiver.Close()
+}
+
+// count is the receiver's count, 0 outside Setup..Close; any goroutine.
+func (w *watched) count() uint64 {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if !w.ready {
+		return 0
+	}
+	n, _ := w.Receiver.Consumed()
+	return n
+}
+
+// live reports the rate of count every 250ms until the returned function is
+// called.
+func (cfg *Config) live(name string, run int, count func() uint64) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		last, at := count(), time.Now()
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-t.C:
+				n := count()
+				if n < last { // the receiver (re)started
+					last = n
+				}
+				cfg.Progress(Progress{Row: name, Run: run, Runs: cfg.Runs,
+					LivePPS: float64(n-last) / now.Sub(at).Seconds()})
+				last, at = n, now
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+func machine() Machine {
+	m := Machine{CPUs: runtime.NumCPU(), LoadBefore: loadavg()}
+	var u unix.Utsname
+	if unix.Uname(&u) == nil {
+		m.Kernel = unix.ByteSliceToString(u.Release[:])
+	}
+	return m
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
+	}
+	return strings.Join(f[:3], " ")
+}
