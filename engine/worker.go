@@ -11,16 +11,25 @@ import (
 	"github.com/lana-net/lana/xsk"
 )
 
-// PollMode says what a worker does when its RX ring is empty.
+// PollMode says what a worker does when its RX ring is empty. The package
+// doc ("Poll modes") has the measured trade-off; in short: busy when the
+// worker has a core to itself, wakeup when it shares one with the kernel's
+// receive work (veth, copy-mode AF_XDP with NAPI on the same CPU).
 type PollMode uint8
 
 const (
-	// PollBusy spins on the RX ring: lowest latency, one core at 100%.
+	// PollBusy spins on the RX ring: the lowest latency when the worker
+	// has a CPU of its own, that CPU at 100% even when idle. On a CPU
+	// shared with the NAPI thread that fills the ring it collapses (the
+	// spinning worker holds the CPU the kernel needs to deliver).
 	PollBusy PollMode = iota
 	// PollWakeup sleeps in Queue.Poll after every empty round: no CPU when
-	// idle, a wakeup's latency on the first packet.
+	// idle, a wakeup (a context switch) whenever the ring ran dry. The
+	// best mode when the worker shares its CPU with the receive path.
 	PollWakeup
-	// PollAdaptive spins WorkerConfig.Spin empty rounds, then sleeps in Poll.
+	// PollAdaptive spins WorkerConfig.Spin empty rounds, then sleeps in
+	// Poll: busy's latency for back-to-back vectors, wakeup's idle cost;
+	// the spin is paid on every gap in the traffic.
 	PollAdaptive
 )
 
