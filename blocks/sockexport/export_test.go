@@ -1,0 +1,309 @@
+package sockexport_test
+
+import (
+	"bytes"
+	"errors"
+	"testing"
+
+	_ "github.com/lana-net/lana/blocks"
+	"github.com/lana-net/lana/blocks/sockexport"
+	"github.com/lana-net/lana/engine"
+	"github.com/lana-net/lana/xsk"
+)
+
+type rig struct {
+	q *xsk.MemQueue
+	e *engine.Engine
+	w *engine.Worker
+}
+
+func newRig(t *testing.T, lines ...string) *rig {
+	t.Helper()
+	q, err := xsk.NewMemQueue(xsk.UMEMConfig{FrameSize: 2048, FrameCount: 512, FillSize: 512, CompletionSize: 512}, 256, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Config{Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	if err := e.Exec(lines...); err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{q: q, e: e, w: e.Worker(0)}
+	r.w.RunOnce()
+	return r
+}
+
+func (r *rig) push(t *testing.T, f []byte, n int) {
+	t.Helper()
+	for n > 0 {
+		d := r.q.Deliver(f, n)
+		if d == 0 {
+			t.Fatal("fill ring empty: frames leak")
+		}
+		n -= d
+		for r.w.RunOnce() > 0 {
+		}
+	}
+}
+
+func (r *rig) export(t *testing.T, name string) *sockexport.Export {
+	t.Helper()
+	b, err := r.e.Instance(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.(*sockexport.Block).Export()
+}
+
+func (r *rig) drops(t *testing.T, name string) map[string]uint64 {
+	t.Helper()
+	s, err := r.e.BlockStats(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.Drops
+}
+
+// frame builds an Ethernet frame of ethertype et whose payload starts with tag.
+func frame(et uint16, tag byte, size int) []byte {
+	f := make([]byte, size)
+	copy(f, []byte{0x02, 0, 0, 0, 0, 0x01, 0x02, 0, 0, 0, 0, 0x02, byte(et >> 8), byte(et)})
+	for i := 14; i < size; i++ {
+		f[i] = tag + byte(i)
+	}
+	return f
+}
+
+var stack = []string{"add e0 eth type.p5=0xAC05", "add app socket-export queue=8 pool=4", "bind e0:p5 app", "hook e0"}
+
+func TestSinkReceiveAndSend(t *testing.T) {
+	r := newRig(t, stack...)
+	x := r.export(t, "app")
+	if err := x.Attach(r.e); err != nil {
+		t.Fatal(err)
+	}
+	var sent [][]byte
+	for i := range 3 {
+		f := frame(0xAC05, byte(i), 60+i)
+		sent = append(sent, f)
+		r.push(t, f, 1)
+	}
+	select {
+	case <-x.Ready():
+	default:
+		t.Fatal("no wakeup after frames were queued")
+	}
+	buf := make([]byte, 4096)
+	for i, want := range sent {
+		m, n, ok := x.Next(buf)
+		if !ok || !bytes.Equal(buf[:n], want) || m.Orig != uint32(len(want)) || m.Dir != engine.Ingress || m.Time == 0 {
+			t.Fatalf("frame %d: ok %v meta %+v bytes %x, want %x", i, ok, m, buf[:n], want)
+		}
+	}
+	if _, _, ok := x.Next(buf); ok {
+		t.Fatal("Next found a fourth frame")
+	}
+	// Three frames were kept for the pool (pool=4), none freed as delivered.
+	if got := r.w.Stats().Frames.Held; got != 3 {
+		t.Fatalf("held frames %d, want 3 (pooled)", got)
+	}
+	// Answer each frame: the answers leave through eth's egress on TX.
+	for i := range 3 {
+		if err := x.Send(frame(0xAC05, 100+byte(i), 70)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := x.Send(frame(0xAC05, 0, 70)); !errors.Is(err, sockexport.ErrNoFrame) {
+		t.Fatalf("fourth send: %v, want ErrNoFrame", err)
+	}
+	r.w.RunOnce()
+	var got [][]byte
+	r.q.DrainTX(func(f []byte) { got = append(got, append([]byte(nil), f...)) })
+	if len(got) != 3 {
+		t.Fatalf("transmitted %d frames, want 3", len(got))
+	}
+	for i, f := range got {
+		if want := frame(0xAC05, 100+byte(i), 70); !bytes.Equal(f, want) {
+			t.Fatalf("answer %d: %x, want %x", i, f, want)
+		}
+	}
+	r.w.RunOnce()
+	fc := r.w.Stats().Frames
+	if fc.Held != 0 || fc.Free+fc.Kernel+fc.InTX != fc.Total {
+		t.Fatalf("frames after sends: %+v", fc)
+	}
+	st := x.Stats()
+	if st.Delivered != 3 || st.Sent != 3 || st.NoFrame != 1 || st.Queued != 0 || st.Pooled != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestSlowReaderDropsCounted(t *testing.T) {
+	r := newRig(t, stack...)
+	x := r.export(t, "app")
+	if err := x.Attach(r.e); err != nil {
+		t.Fatal(err)
+	}
+	r.push(t, frame(0xAC05, 1, 64), 50)
+	d := r.drops(t, "app")
+	// queue=8: 8 queued (4 of them kept for the pool), 42 refused.
+	if d["queue-full"] != 42 || d["delivered"] != 4 {
+		t.Fatalf("drops %v, want queue-full 42, delivered 4", d)
+	}
+	if st := r.w.Stats(); st.RxPackets != 50 {
+		t.Fatalf("worker received %d, want 50", st.RxPackets)
+	}
+	// Reading frees queue space: the next frames are queued again.
+	buf := make([]byte, 2048)
+	for range 8 {
+		if _, _, ok := x.Next(buf); !ok {
+			t.Fatal("queue shorter than 8")
+		}
+	}
+	r.push(t, frame(0xAC05, 2, 64), 3)
+	if st := x.Stats(); st.Delivered != 11 || st.QueueFull != 42 || st.Queued != 3 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestNoClientAndDetach(t *testing.T) {
+	r := newRig(t, stack...)
+	r.push(t, frame(0xAC05, 1, 64), 5)
+	if d := r.drops(t, "app"); d["no-client"] != 5 {
+		t.Fatalf("drops %v, want no-client 5", d)
+	}
+	x := r.export(t, "app")
+	if err := x.Attach(r.e); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Attach(r.e); !errors.Is(err, sockexport.ErrAttached) {
+		t.Fatalf("second attach: %v, want ErrAttached", err)
+	}
+	r.push(t, frame(0xAC05, 1, 64), 2)
+	x.Detach()
+	r.push(t, frame(0xAC05, 1, 64), 3)
+	if st := x.Stats(); st.NoClient != 8 || st.Delivered != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	if err := x.Send(frame(0xAC05, 1, 64)); !errors.Is(err, sockexport.ErrNotAttached) {
+		t.Fatalf("send after detach: %v", err)
+	}
+}
+
+func TestSetKeepsClientRemoveReleasesPool(t *testing.T) {
+	r := newRig(t, stack...)
+	x := r.export(t, "app")
+	if err := x.Attach(r.e); err != nil {
+		t.Fatal(err)
+	}
+	r.push(t, frame(0xAC05, 1, 64), 2)
+	if err := r.e.Exec("set app queue=16"); err != nil {
+		t.Fatal(err)
+	}
+	if r.export(t, "app") != x {
+		t.Fatal("set made a new Export: the client would be cut off")
+	}
+	r.push(t, frame(0xAC05, 1, 64), 1)
+	if st := x.Stats(); st.Delivered != 3 || st.Pooled != 3 {
+		t.Fatalf("after set: %+v", st)
+	}
+	if err := r.e.Exec("unbind e0:p5 app", "rm app"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-x.Done():
+	default:
+		t.Fatal("Done not closed after rm")
+	}
+	if err := x.Send([]byte{1}); !errors.Is(err, sockexport.ErrClosed) {
+		t.Fatalf("send after rm: %v", err)
+	}
+	r.w.RunOnce() // takes the released frames
+	if fc := r.w.Stats().Frames; fc.Held != 0 || fc.Free+fc.Kernel+fc.InTX != fc.Total {
+		t.Fatalf("frames after rm: %+v", fc)
+	}
+}
+
+func TestTapSeesBothDirections(t *testing.T) {
+	r := newRig(t, "add e0 eth type.p5=0xAC05", "add cap socket-export tap=true", "add app socket-export",
+		"bind e0:p5 cap", "bind cap app", "hook e0")
+	capx, app := r.export(t, "cap"), r.export(t, "app")
+	if err := capx.Attach(r.e); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.Attach(r.e); err != nil {
+		t.Fatal(err)
+	}
+	in := frame(0xAC05, 7, 80)
+	r.push(t, in, 1)
+	buf := make([]byte, 2048)
+	if _, n, ok := app.Next(buf); !ok || !bytes.Equal(buf[:n], in) {
+		t.Fatal("the application did not get the frame through the tap")
+	}
+	out := frame(0xAC05, 9, 90)
+	if err := app.Send(out); err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce()
+	if n := r.q.DrainTX(nil); n != 1 {
+		t.Fatalf("transmitted %d, want 1", n)
+	}
+	for _, want := range []struct {
+		b   []byte
+		dir engine.Direction
+	}{{in, engine.Ingress}, {out, engine.Egress}} {
+		m, n, ok := capx.Next(buf)
+		if !ok || m.Dir != want.dir || !bytes.Equal(buf[:n], want.b) {
+			t.Fatalf("tap: ok %v dir %v bytes %x, want %v %x", ok, m.Dir, buf[:n], want.dir, want.b)
+		}
+	}
+	if err := capx.Send(out); !errors.Is(err, sockexport.ErrTap) {
+		t.Fatalf("send on tap: %v", err)
+	}
+}
+
+func TestConfigureRefusals(t *testing.T) {
+	r := newRig(t)
+	for _, line := range []string{"add a socket-export queue=100", "add a socket-export queue=0", "add a socket-export snap=70000",
+		"add a socket-export pool=5000", "add a socket-export tap=maybe", "add a socket-export color=red"} {
+		if err := r.e.Exec(line); err == nil {
+			t.Errorf("%q accepted", line)
+		}
+	}
+}
+
+func TestProcessDoesNotAllocate(t *testing.T) {
+	r := newRig(t, stack...)
+	x := r.export(t, "app")
+	if err := x.Attach(r.e); err != nil {
+		t.Fatal(err)
+	}
+	f := frame(0xAC05, 1, 64)
+	buf := make([]byte, 2048)
+	allocs := testing.AllocsPerRun(200, func() {
+		r.q.Deliver(f, 4)
+		r.w.RunOnce()
+		for {
+			if _, _, ok := x.Next(buf); !ok {
+				break
+			}
+		}
+		for range x.Stats().Pooled {
+			if err := x.Send(f); err != nil {
+				t.Fatal(err)
+			}
+		}
+		r.w.RunOnce()
+		r.q.DrainTX(nil)
+	})
+	if allocs != 0 {
+		t.Fatalf("%.1f allocations per round, want 0", allocs)
+	}
+}
