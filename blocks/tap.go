@@ -1,0 +1,307 @@
+package blocks
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lana-net/lana/engine"
+)
+
+// TAP sizing.
+const (
+	tapQueue     = 256 // frames waiting to be written to the TAP
+	tapStock     = 32  // UMEM frames stocked per worker for TAP -> wire
+	tapSendOff   = 256 // data offset of a frame read from the TAP (headroom below it)
+	tapCarrierDt = 250 * time.Millisecond
+)
+
+// TAPCounts are a vlink TAP device's counters. The device's own rx/tx
+// statistics (ip -s link) count the same frames from the kernel's side: a
+// frame the vlink received is one the TAP "received".
+type TAPCounts struct {
+	// RxWritten frames received on the vlink were written to the TAP.
+	RxWritten uint64
+	// RxQueueFull received frames were not copied for the TAP: its queue
+	// was full or the frame longer than mtu (they still went up the vlink).
+	RxQueueFull uint64
+	// RxWriteErrors writes to the TAP failed (for example, it was down).
+	RxWriteErrors uint64
+	// TxSent frames read from the TAP went down the vlink's egress path.
+	TxSent uint64
+	// TxForeign frames read from the TAP were dropped: not the vlink's
+	// ethertype (the kernel's own chatter: IPv6 ND, LLDP...).
+	TxForeign uint64
+	// TxNoFrame frames read from the TAP were dropped: no UMEM frame was
+	// stocked (the vlink has not yet run on any worker, or sent too fast).
+	TxNoFrame uint64
+	// TxQueueFull frames read from the TAP were dropped: the worker's
+	// hand-off queue was full.
+	TxQueueFull uint64
+}
+
+// stocked is a UMEM frame a worker handed to the TAP (engine.Vector.Take).
+type stocked struct {
+	addr  uint64
+	frame []byte
+}
+
+// tapLink is a vlink's TAP device and its two goroutines: the writer
+// empties queue into the device; the reader reads frames the kernel sends
+// out of the device, copies each into a stocked UMEM frame and hands it to
+// the vlink's egress path with engine.Port.Send. It is shared by the vlink
+// instances that replace one another (refs), and closed by the last.
+//
+// Workers touch only free, queue and pools (channels, non-blocking, no
+// allocation); everything else is the TAP goroutines' or the control
+// plane's.
+type tapLink struct {
+	name, dev string
+	port      uint16
+	mtu       int
+	etherType uint16
+
+	d     *tapDevice
+	free  chan []byte // empty buffers for received frames
+	queue chan []byte // received frames to write to the device
+	pools []chan stocked
+
+	send     func(worker int, addr uint64, off, length uint32) error
+	giveBack func(worker int, addr uint64) error
+
+	mu   sync.Mutex // guards refs
+	refs int
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+
+	rxWritten, rxWriteErr                   atomic.Uint64
+	txSent, txForeign, txNoFrame, txQueFull atomic.Uint64
+}
+
+// Connect gives the vlink what its TAP device needs from the engine: a
+// Port to send the frames read from the TAP down its egress path and
+// Worker.Release to give back stocked frames; it then creates the TAP
+// device (in the calling thread's network namespace). Without tap, or when
+// the TAP was adopted from the replaced instance, it does nothing. lanad
+// calls it after every successful transaction; a vlink whose Connect was
+// not called receives and sends normally but has no TAP device.
+func (l *VLink) Connect(e *engine.Engine, name string) error {
+	if l.tapName == "" || l.tap.Load() != nil {
+		return nil
+	}
+	port, err := e.Port(name)
+	if err != nil {
+		return fmt.Errorf("vlink %s: %w", name, err)
+	}
+	t := &tapLink{name: l.tapName, dev: l.dev, port: l.port, mtu: l.mtu, etherType: l.etherType,
+		free: make(chan []byte, tapQueue), queue: make(chan []byte, tapQueue),
+		send: port.Send, giveBack: func(w int, a uint64) error { return e.Worker(w).Release(a) },
+		refs: 1, stop: make(chan struct{})}
+	t.d, err = openTAP(l.tapName, l.mtu)
+	if err != nil {
+		return fmt.Errorf("vlink %s: %w", name, err)
+	}
+	devIndex := 0
+	if l.dev != "" {
+		if devIndex, err = t.d.ifIndex(l.dev); err != nil {
+			t.d.Close()
+			return fmt.Errorf("vlink %s: dev %s: %w", name, l.dev, err)
+		}
+	}
+	for range tapQueue {
+		t.free <- make([]byte, 0, l.mtu+ethHeaderLen+2*vlanTagLen)
+	}
+	t.pools = make([]chan stocked, l.workers)
+	for i := range t.pools {
+		t.pools[i] = make(chan stocked, tapStock)
+	}
+	t.wg.Add(3)
+	go t.writer()
+	go t.reader()
+	go t.carrier(devIndex)
+	l.tap.Store(t)
+	return nil
+}
+
+// same reports whether vlink l would make the same TAP device as t.
+func (t *tapLink) same(l *VLink) bool {
+	return t.name == l.tapName && t.dev == l.dev && t.port == l.port && t.mtu == l.mtu && len(t.pools) == l.workers
+}
+
+func (t *tapLink) acquire() {
+	t.mu.Lock()
+	t.refs++
+	t.mu.Unlock()
+}
+
+// release drops one instance's share; the last closes the device, stops
+// the goroutines and gives the stocked frames back to their workers.
+func (t *tapLink) release() error {
+	t.mu.Lock()
+	t.refs--
+	last := t.refs == 0
+	t.mu.Unlock()
+	if !last {
+		return nil
+	}
+	close(t.stop)
+	err := t.d.Close()
+	t.wg.Wait()
+	for w, p := range t.pools {
+		for len(p) > 0 {
+			s := <-p
+			err = errors.Join(err, t.giveBack(w, s.addr))
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("close tap %s: %w", t.name, err)
+	}
+	return nil
+}
+
+// stock tops up the calling worker's pool of frames for the reader. Called
+// by workers from Process.
+func (t *tapLink) stock(v *engine.Vector) {
+	p := t.pools[v.Worker]
+	for len(p) < cap(p) {
+		addr, f, ok := v.Take()
+		if !ok {
+			return
+		}
+		p <- stocked{addr: addr, frame: f} // only this worker fills p: never blocks
+	}
+}
+
+// deliver queues a copy of frame d for the device; false when no buffer is
+// free or d is too long. Called by workers from Process.
+func (t *tapLink) deliver(d []byte) bool {
+	select {
+	case b := <-t.free:
+		if len(d) > cap(b) {
+			t.free <- b
+			return false
+		}
+		b = b[:len(d)]
+		copy(b, d)
+		t.queue <- b // as many slots as buffers: never blocks
+		return true
+	default:
+		return false
+	}
+}
+
+func (t *tapLink) writer() {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-t.stop:
+			return
+		case b := <-t.queue:
+			if _, err := t.d.Write(b); err != nil {
+				t.rxWriteErr.Add(1)
+			} else {
+				t.rxWritten.Add(1)
+			}
+			t.free <- b[:0]
+		}
+	}
+}
+
+func (t *tapLink) reader() {
+	defer t.wg.Done()
+	buf := make([]byte, 65536)
+	next := 0
+	for {
+		n, err := t.d.Read(buf)
+		if err != nil {
+			select {
+			case <-t.stop:
+				return
+			default:
+			}
+			time.Sleep(10 * time.Millisecond) // a transient error: do not spin
+			continue
+		}
+		f := buf[:n]
+		off, ok := typeOffset(f)
+		if !ok || binary.BigEndian.Uint16(f[off:]) != t.etherType {
+			t.txForeign.Add(1)
+			continue
+		}
+		w, s, ok := t.take(&next)
+		if !ok || n > len(s.frame)-tapSendOff {
+			if ok {
+				t.putBack(w, s)
+			}
+			t.txNoFrame.Add(1)
+			continue
+		}
+		copy(s.frame[tapSendOff:], f)
+		if err := t.send(w, s.addr, tapSendOff, uint32(n)); err != nil {
+			t.putBack(w, s)
+			t.txQueFull.Add(1)
+			continue
+		}
+		t.txSent.Add(1)
+	}
+}
+
+// take picks a stocked frame, round-robin over the workers.
+func (t *tapLink) take(next *int) (int, stocked, bool) {
+	for k := range len(t.pools) {
+		w := (*next + k) % len(t.pools)
+		select {
+		case s := <-t.pools[w]:
+			*next = w + 1
+			return w, s, true
+		default:
+		}
+	}
+	return 0, stocked{}, false
+}
+
+// putBack gives an unused frame back to its worker (not to the pool: only
+// the worker fills its pool, so its sends never block).
+func (t *tapLink) putBack(w int, s stocked) { t.giveBack(w, s.addr) }
+
+// carrier makes the TAP's carrier follow the root device's (index dev,
+// polled), or keeps it on without a root device.
+func (t *tapLink) carrier(dev int) {
+	defer t.wg.Done()
+	last := -1
+	tick := time.NewTicker(tapCarrierDt)
+	defer tick.Stop()
+	for {
+		on := true
+		if dev != 0 {
+			var err error
+			if on, err = t.d.lowerUp(dev); err != nil {
+				on = false
+			}
+		}
+		v := 0
+		if on {
+			v = 1
+		}
+		if v != last {
+			if t.d.setCarrier(on) == nil {
+				last = v
+			}
+		}
+		select {
+		case <-t.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (t *tapLink) counts() TAPCounts {
+	return TAPCounts{RxWritten: t.rxWritten.Load(), RxWriteErrors: t.rxWriteErr.Load(),
+		TxSent: t.txSent.Load(), TxForeign: t.txForeign.Load(), TxNoFrame: t.txNoFrame.Load(),
+		TxQueueFull: t.txQueFull.Load()}
+}
