@@ -332,3 +332,12 @@ func release(w *engine.Worker, addr uint64) bool {
 	}
 	return false
 }
+
+// Sizes returns the number of workers, the per-worker queue depth and the
+// snap length.
+func (x *Export) Sizes() (workers, queue, snap int) {
+	return len(x.lanes), len(x.lanes[0].slots), x.snap
+}
+
+// Tap reports whether the block is a tap (copies and lets frames continue).
+func (x *Export) Tap() bool { return x.tap }

@@ -47,7 +47,8 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
 	root.AddCommand(addCmd(), rmCmd(), setCmd(), bindCmd(), unbindCmd(), replaceCmd(), replaceDropCmd(),
 		subscribeCmd(), unsubscribeCmd(), hookCmd(), unhookCmd(), transactionCmd(),
-		listCmd(), showCmd(), statsCmd(), saveCmd(), graphCmd(), reloadCmd())
+		listCmd(), showCmd(), statsCmd(), saveCmd(), graphCmd(), reloadCmd(),
+		captureCmd())
 	return root
 }
 

@@ -3,7 +3,7 @@
 // file's stack, and serves the control API (see package api) on a Unix
 // socket.
 //
-//	lanad --config /etc/lana/lanad.yaml [--socket PATH] [--metrics-listen ADDR] [--log-level info]
+//	lanad --config /etc/lana/lanad.yaml [--socket PATH] [--data-socket PATH|none] [--metrics-listen ADDR] [--log-level info]
 //	lanad --config FILE --check    # parse and check the file, then exit
 //
 // Signals: SIGTERM and SIGINT drain and detach; SIGHUP reloads the file as
@@ -25,7 +25,9 @@ import (
 	"time"
 
 	"github.com/lana-net/lana/api"
+	"github.com/lana-net/lana/appwire"
 	_ "github.com/lana-net/lana/blocks"
+	_ "github.com/lana-net/lana/blocks/sockexport"
 	_ "github.com/lana-net/lana/blocks/bpf"
 	"github.com/lana-net/lana/internal/config"
 	"github.com/lana-net/lana/internal/daemon"
@@ -44,6 +46,7 @@ func run() error {
 	metrics := flag.String("metrics-listen", "", "serve Prometheus metrics on this TCP address (default: the file's control.metrics, else off)")
 	level := flag.String("log-level", "info", "debug, info, warn or error")
 	check := flag.Bool("check", false, "check the configuration file and exit")
+	dataSock := flag.String("data-socket", "", "applications' SOCK_SEQPACKET socket (default: data.sock next to the control socket, "+appwire.DefaultSocket+" by default); \"none\" turns it off")
 	flag.Parse()
 	if *cfgPath == "" || flag.NArg() > 0 {
 		flag.Usage()
@@ -85,6 +88,21 @@ func run() error {
 	if err != nil {
 		return errors.Join(err, rt.Close())
 	}
+	// Data socket (applications and captures); see docs/app-protocol.md.
+	var ds *daemon.DataServer
+	if *dataSock != "none" {
+		dpath := first(*dataSock, appwire.SocketNextTo(sock))
+		if ds, err = daemon.NewDataServer(rt, daemon.DataConfig{Socket: dpath, Group: f.Control.Group}, log); err != nil {
+			srv.Shutdown(context.Background())
+			return errors.Join(err, rt.Close())
+		}
+		go func() {
+			if err := ds.Serve(); err != nil {
+				log.Error("data socket stopped", "err", err)
+			}
+		}()
+		log.Info("data socket", "path", dpath)
+	}
 	var m *daemon.Metrics
 	if maddr != "" {
 		if m, err = daemon.ServeMetrics(rt, maddr, log); err != nil {
@@ -120,6 +138,9 @@ loop:
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	errs := []error{serveErr, srv.Shutdown(ctx)}
+	if ds != nil {
+		errs = append(errs, ds.Close())
+	}
 	if m != nil {
 		errs = append(errs, m.Close())
 	}
