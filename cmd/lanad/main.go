@@ -27,8 +27,8 @@ import (
 	"github.com/lana-net/lana/api"
 	"github.com/lana-net/lana/appwire"
 	_ "github.com/lana-net/lana/blocks"
-	_ "github.com/lana-net/lana/blocks/sockexport"
 	_ "github.com/lana-net/lana/blocks/bpf"
+	_ "github.com/lana-net/lana/blocks/sockexport"
 	"github.com/lana-net/lana/internal/config"
 	"github.com/lana-net/lana/internal/daemon"
 )
