@@ -125,6 +125,7 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 	if err := r.eng.Apply(f.Stack.Verbs()...); err != nil {
 		return nil, fmt.Errorf("apply stack: %w", err)
 	}
+	r.follow()
 	r.unwatch = r.eng.Watch(func(ev engine.Event) {
 		log.Debug("event", "kind", ev.Kind.String(), "block", ev.Block, "peer", ev.Peer, "key", ev.Key, "value", ev.Value)
 	})
@@ -318,6 +319,7 @@ func (r *Runtime) Apply(verbs []api.Verb) error {
 	if err := r.eng.Apply(evs...); err != nil {
 		return err
 	}
+	r.follow()
 	for _, v := range evs {
 		r.log.Info("applied", "verb", v.String())
 	}
@@ -342,6 +344,7 @@ func (r *Runtime) Reload(f *config.File) error {
 		if err := r.eng.Apply(verbs...); err != nil {
 			return fmt.Errorf("reload: %w", err)
 		}
+		r.follow()
 	}
 	nf := *r.file
 	nf.Stack = f.Stack
