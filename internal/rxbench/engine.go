@@ -3,6 +3,8 @@ package rxbench
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/lana-net/lana/blocks"
 	"github.com/lana-net/lana/engine"
@@ -19,6 +21,10 @@ import (
 //
 // Frames leave the chain's end as the engine's "unbound" drop: they were
 // received and recycled, which is what a receiver is measured on.
+//
+// Socket.Stats belongs to the socket's owner, the worker, so the worker
+// samples the socket's drop counters in its OnVector hook (at most once per
+// statsEvery, and once more when Loop ends) and Drops reports the sample.
 type Engine struct {
 	// Blocks is the chain's length (default 3).
 	Blocks int
@@ -31,7 +37,15 @@ type Engine struct {
 	afxdp
 	sock *xsk.Socket
 	eng  *engine.Engine
+
+	lastStats time.Time // the worker's last sample; worker only
+	// The worker's last sample of the socket's drops, for any goroutine.
+	fillEmpty, ringFull, other atomic.Uint64
 }
+
+// statsEvery bounds how often the worker reads the socket's statistics (a
+// getsockopt), so that the sample costs well under a nanosecond a frame.
+const statsEvery = time.Millisecond
 
 // Name implements Receiver: lana-engine-<blocks>[+counter][-<mode>].
 func (e *Engine) Name() string {
@@ -74,7 +88,7 @@ func (e *Engine) Setup(ifindex int) (err error) {
 	}
 	wc := engine.SocketWorker(e.sock)
 	wc.Mode = e.Mode
-	wc.OnVector = e.consumed.Store
+	wc.OnVector = e.onVector
 	e.eng, err = engine.New(engine.Config{VectorSize: batch, Workers: []engine.WorkerConfig{wc}})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -112,6 +126,28 @@ func ChainVerbs(n int, counter bool) []string {
 	return verbs
 }
 
+// onVector is the worker's hook: publish the frames taken for pacing and,
+// now and then, sample the socket's drops. Worker goroutine only.
+func (e *Engine) onVector(total uint64) {
+	e.consumed.Store(total)
+	if now := time.Now(); now.Sub(e.lastStats) >= statsEvery {
+		e.lastStats = now
+		e.sampleStats()
+	}
+}
+
+// sampleStats publishes the socket's drop counters; the socket's owner only.
+func (e *Engine) sampleStats() error {
+	st, err := e.sock.Stats()
+	if err != nil {
+		return err
+	}
+	e.fillEmpty.Store(st.RxFillRingEmptyDescs)
+	e.ringFull.Store(st.RxRingFull)
+	e.other.Store(st.RxDropped + st.RxInvalidDescs)
+	return nil
+}
+
 // Loop implements Receiver: the engine's worker runs on the calling
 // (pinned, locked) thread until stop is closed.
 func (e *Engine) Loop(stop <-chan struct{}) error {
@@ -124,18 +160,15 @@ func (e *Engine) Loop(stop <-chan struct{}) error {
 		case <-done:
 		}
 	}()
-	return e.eng.Worker(0).Run()
+	err := e.eng.Worker(0).Run()
+	return errors.Join(err, e.sampleStats()) // the worker is gone: this goroutine owns the socket
 }
 
-// Drops implements Receiver: the socket's kernel drops. The engine's own
-// drops are frames it received, so they count as received.
+// Drops implements Receiver: the socket's kernel drops, as the worker last
+// sampled them (at most statsEvery of traffic old). The engine's own drops
+// are frames it received, so they count as received.
 func (e *Engine) Drops() (Drops, error) {
-	st, err := e.sock.Stats()
-	if err != nil {
-		return Drops{}, err
-	}
-	return Drops{FillRingEmpty: st.RxFillRingEmptyDescs, RingFull: st.RxRingFull,
-		Other: st.RxDropped + st.RxInvalidDescs}, nil
+	return Drops{FillRingEmpty: e.fillEmpty.Load(), RingFull: e.ringFull.Load(), Other: e.other.Load()}, nil
 }
 
 // Counts returns the counter block's packets and bytes (Counter set).
