@@ -254,6 +254,16 @@ func TestVLinkTAP(t *testing.T) {
 		t.Fatalf("TAP statistics %+v", st)
 	}
 
+	// set builds a new instance; it adopts the TAP (same device, still fed).
+	d.mustCtl("set", "v5", "strip=false")
+	if idx := vlOpen(t, p, testbed.B, "lv5").index; idx != tap.index {
+		t.Fatalf("TAP recreated by set: index %d -> %d", tap.index, idx)
+	}
+	a.send(vlFrame(p.MACB, p.MACA, 0xac05, "after-set"), 5)
+	if got := tap.collect(0xac05, []byte("after-set"), 5, 3*time.Second); len(got) != 5 {
+		t.Fatalf("after set: TAP saw %d of 5 frames", len(got))
+	}
+
 	// Carrier follows IfB.
 	carrier := func() bool {
 		var on bool
