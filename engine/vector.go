@@ -28,7 +28,7 @@ const (
 	// VerdictDrop frees the frame; the block's reason counter goes up.
 	VerdictDrop
 	// VerdictConsumed hands the frame to the block, which now owns Addr and
-	// must give it back through Worker.Release or Worker.Inject.
+	// must give it back through Worker.Release or Port.Send.
 	VerdictConsumed
 	// VerdictTurnAround sends the packet the other way: from the ingress of
 	// block B to B's egress neighbour, or from B's egress to its ingress
