@@ -4,10 +4,10 @@
 // pays for its own receive work, and the generator paced on the receiver's
 // own count so that the peer's 256-slot ring never overflows.
 //
-// A Receiver is one way of taking frames (LANA's xsk, asavie/xdp, the
-// kernel's XDP_DROP, the Linux stack, lanad ...). Run sets it up in namespace
-// B of a testbed.Pair, drives the generator from namespace A and returns what
-// was received, dropped and spent.
+// A Receiver is one way of taking frames (LANA's xsk and engine, asavie/xdp,
+// the kernel's XDP_DROP, the Linux stack, lanad ...). Run sets it up in
+// namespace B of a testbed.Pair, drives the generator from namespace A and
+// returns what was received, dropped and spent.
 package rxbench
 
 import (
