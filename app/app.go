@@ -91,12 +91,14 @@ func (c *Conn) hello(o Options) error {
 	}
 	c.c.SetDeadline(time.Now().Add(o.Timeout))
 	defer c.c.SetDeadline(time.Time{})
-	if _, err := c.c.Write(append(appwire.AppendHeader(nil, appwire.TypeHello, 0, len(body)), body...)); err != nil {
-		return fmt.Errorf("hello: %w", err)
-	}
+	_, werr := c.c.Write(append(appwire.AppendHeader(nil, appwire.TypeHello, 0, len(body)), body...))
+	// Even when the write failed, lanad may have said why before closing.
 	n, err := c.c.Read(c.rbuf)
-	if err != nil {
-		return fmt.Errorf("welcome: %w", err)
+	if err != nil || n == 0 {
+		if werr != nil {
+			return fmt.Errorf("hello: %w", werr)
+		}
+		return fmt.Errorf("welcome: %w", errors.Join(err, ErrClosed))
 	}
 	h, b, err := appwire.Parse(c.rbuf[:n])
 	if err != nil {

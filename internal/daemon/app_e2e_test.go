@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -317,4 +318,41 @@ func filterLines(s, substr string) []string {
 		}
 	}
 	return out
+}
+
+// TestDataSocketPermission: the data socket authorises like the control
+// socket: a stranger is refused by the daemon, a group member may capture.
+func TestDataSocketPermission(t *testing.T) {
+	p := testbed.New(t, testbed.Options{})
+	dir := t.TempDir()
+	os.Chmod(dir, 0o755)
+	os.Chmod(filepath.Dir(dir), 0o755)
+	cfg := config(t, p, "paper.yaml", "# group: lana", "group: nogroup")
+	d := startLanad(t, p, cfg, filepath.Join(dir, "lanad.sock"))
+	dsock := appwire.SocketNextTo(d.sock)
+	os.Chmod(dsock, 0o666) // everybody reaches it: the daemon must refuse
+	capture := func(uid, gid uint32) *exec.Cmd {
+		cmd := exec.Command(filepath.Join(bins, "lanactl"), "--socket", d.sock, "capture", "e0", "-w", "-", "-c", "1")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: uid, Gid: gid, Groups: []uint32{}}}
+		return cmd
+	}
+	out, err := capture(65534, 65533).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "only root and group nogroup (gid 65534) may use lanad's data socket") {
+		t.Fatalf("stranger: err %v, output %q: want refusal", err, out)
+	}
+	member := capture(65534, 65534)
+	var pcap bytes.Buffer
+	member.Stdout = &pcap
+	if err := member.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return hasBlock(d.list(), "cap1") }, "the member's tap")
+	sendAll(t, p, 1, 0, 0)
+	if err := member.Wait(); err != nil {
+		t.Fatalf("group member's capture: %v", err)
+	}
+	// pcap header (24 bytes) + record header (16) + the frame.
+	if pcap.Len() <= 40 {
+		t.Fatalf("capture wrote %d bytes", pcap.Len())
+	}
 }

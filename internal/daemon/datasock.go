@@ -185,6 +185,12 @@ func (s *DataServer) serve(c *net.UnixConn) {
 		s.mu.Unlock()
 		c.Close()
 	}()
+	buf := make([]byte, appwire.MaxMessage)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, flags, _, rerr := c.ReadMsgUnix(buf, nil)
+	c.SetReadDeadline(time.Time{})
+	// The refusal comes after the hello was read, so the client's write of
+	// it cannot fail first and hide the reason.
 	p, err := peerOf(c)
 	if err != nil || !s.allowed(p) {
 		who := "unknown peer"
@@ -199,14 +205,10 @@ func (s *DataServer) serve(c *net.UnixConn) {
 		sendError(c, appwire.FlagFatal, who+": "+rule)
 		return
 	}
-	buf := make([]byte, appwire.MaxMessage)
-	c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	n, _, flags, _, err := c.ReadMsgUnix(buf, nil)
-	if err != nil {
-		sendError(c, appwire.FlagFatal, "no hello within 5s: "+err.Error())
+	if rerr != nil {
+		sendError(c, appwire.FlagFatal, "no hello within 5s: "+rerr.Error())
 		return
 	}
-	c.SetReadDeadline(time.Time{})
 	var hello appwire.Hello
 	err = parseHello(buf[:n], flags, &hello)
 	var ss *session
