@@ -521,6 +521,11 @@ func ParseVerb(line string) (Verb, error) {
 	if len(f) == 0 {
 		return Verb{}, fmt.Errorf("verb %q: empty: %w", line, ErrBadVerb)
 	}
+	if f[0] == "" {
+		// An empty quoted word ("") cannot be an operation, and String
+		// would not read back.
+		return Verb{}, fmt.Errorf("verb %q: empty operation: %w", line, ErrBadVerb)
+	}
 	return Verb{Op: f[0], Args: f[1:]}, nil
 }
 
