@@ -485,12 +485,15 @@ type Verb struct {
 	Args []string
 }
 
-// String renders v as a command line.
+// String renders v as a command line. Every word, the operation included,
+// is quoted when it is empty or holds white space, quotes or backslashes,
+// so that ParseVerb reads the line back as v.
 func (v Verb) String() string {
 	var b strings.Builder
-	b.WriteString(v.Op)
-	for _, a := range v.Args {
-		b.WriteByte(' ')
+	for i, a := range append([]string{v.Op}, v.Args...) {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
 		if a != "" && !strings.ContainsAny(a, " \t\n\r\"'\\") {
 			b.WriteString(a)
 			continue
@@ -504,7 +507,7 @@ func (v Verb) String() string {
 		}
 		b.WriteByte('"')
 	}
-	return strings.TrimSpace(b.String())
+	return b.String()
 }
 
 // ParseVerb parses a line such as "add e0 eth promisc=true" or "bind e0:ipv4 ip".
