@@ -1,0 +1,23 @@
+#!/bin/sh
+# fuzz.sh runs every fuzz target of the module, one after the other, each
+# for the same duration (default 1m; Go duration syntax: 10s, 5m, 1h).
+#
+#   scripts/fuzz.sh            # 1 minute each
+#   scripts/fuzz.sh 10m        # longer runs
+#   scripts/fuzz.sh 10s Eth    # only targets whose name matches Eth
+#
+# A target that fails stops the script with its failure and the crashing
+# input, which go test writes under the package's testdata/fuzz/<Target>/:
+# commit it with the fix, so that the plain test run replays it forever.
+set -eu
+dur=${1:-1m}
+only=${2:-}
+cd "$(dirname "$0")/.."
+# Every package holding a Fuzz target, and its targets.
+for pkg in $(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do
+	for target in $(grep -h '^func Fuzz' "$pkg"/*_test.go | sed 's/^func \(Fuzz[A-Za-z0-9_]*\).*/\1/' | sort -u); do
+		case "$target" in *"$only"*) ;; *) continue ;; esac
+		echo "== $pkg $target ($dur)"
+		go test "$pkg" -run '^$' -fuzz "^${target}\$" -fuzztime "$dur"
+	done
+done
