@@ -6,6 +6,7 @@ import "sort"
 // it; nobody writes it after compile.
 type node struct {
 	block   Block
+	name    string // the block's name, for failure reports
 	slot    *slot
 	dir     Direction
 	next    []int32 // [0]: continue target; [1+k]: named output k (ingress only); -1: none
@@ -56,13 +57,13 @@ func compile(g *Graph, gen uint64) *compiled {
 		if d.slot.id > maxSlot {
 			maxSlot = d.slot.id
 		}
-		ing := node{block: d.inst, slot: d.slot, dir: Ingress, turn: eg(d.down), reasons: len(d.info.Reasons)}
+		ing := node{block: d.inst, name: n, slot: d.slot, dir: Ingress, turn: eg(d.down), reasons: len(d.info.Reasons)}
 		ing.next = make([]int32, 1+len(d.info.Outputs))
 		ing.next[0] = in(d.up)
 		for k, o := range d.info.Outputs {
 			ing.next[1+k] = in(d.outs[o])
 		}
-		egr := node{block: d.inst, slot: d.slot, dir: Egress, turn: in(d.up), reasons: len(d.info.Reasons),
+		egr := node{block: d.inst, name: n, slot: d.slot, dir: Egress, turn: in(d.up), reasons: len(d.info.Reasons),
 			next: []int32{eg(d.down)}}
 		c.nodes[2*i], c.nodes[2*i+1] = ing, egr
 	}

@@ -14,6 +14,11 @@ type Config struct {
 	VectorSize int
 	// Workers has one entry per NIC queue.
 	Workers []WorkerConfig
+	// OnPanic, when set, hears of every block panic the workers contained
+	// (the block is then marked failed; see BlockStats.Failed). It runs on
+	// the worker's goroutine after recovery, rarely: it may log and
+	// allocate but must not block or call back into the engine.
+	OnPanic func(BlockPanic)
 }
 
 // Engine owns the workers, the stack description and its compiled form.
@@ -31,6 +36,7 @@ type Engine struct {
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 	runErr   chan error
+	onPanic  func(BlockPanic) // Config.OnPanic; immutable
 }
 
 // New builds an engine with an empty graph. Workers do not run until Start
@@ -46,7 +52,7 @@ func New(cfg Config) (*Engine, error) {
 	if len(cfg.Workers) == 0 {
 		return nil, fmt.Errorf("no workers: need one per queue: %w", ErrConfig)
 	}
-	e := &Engine{graph: NewGraph(len(cfg.Workers)), runErr: make(chan error, len(cfg.Workers))}
+	e := &Engine{graph: NewGraph(len(cfg.Workers)), runErr: make(chan error, len(cfg.Workers)), onPanic: cfg.OnPanic}
 	e.gen = 1
 	e.cur.Store(compile(e.graph, e.gen))
 	var errs []error
@@ -204,7 +210,9 @@ func (e *Engine) BlockStats(name string) (BlockStats, error) {
 	if !ok {
 		return BlockStats{}, fmt.Errorf("block stats %s: %w", name, ErrNotFound)
 	}
-	return d.slot.stats(), nil
+	st := d.slot.stats()
+	st.Failed = d.slot.health.failureOf(d.inst)
+	return st, nil
 }
 
 // Instance returns the live instance of block name, for tests and for

@@ -99,6 +99,9 @@ type BlockInfo struct {
 	Up, Down   string            // ingress and egress neighbours
 	Outputs    map[string]string // named output -> bound block ("" when free)
 	Subs       []string          // subscribers, sorted
+	// Failed is the panic message of the block's current instance, ""
+	// while healthy (see BlockStats.Failed).
+	Failed string
 }
 
 // Block describes the block called name.
@@ -107,7 +110,8 @@ func (g *Graph) Block(name string) (BlockInfo, error) {
 	if err != nil {
 		return BlockInfo{}, err
 	}
-	bi := BlockInfo{Name: d.name, Type: d.typ, Options: d.opts.Clone(), Up: d.up, Down: d.down, Outputs: map[string]string{}}
+	bi := BlockInfo{Name: d.name, Type: d.typ, Options: d.opts.Clone(), Up: d.up, Down: d.down, Outputs: map[string]string{},
+		Failed: d.slot.health.failureOf(d.inst)}
 	for _, o := range d.info.Outputs {
 		bi.Outputs[o] = d.outs[o]
 	}

@@ -27,18 +27,19 @@ type slot struct {
 	id      uint32
 	reasons []string
 	c       []blockCounters // one per worker
+	health  *health         // panics; shared like c
 }
 
 func newSlot(id uint32, workers int, info Info) *slot {
 	if workers < 1 {
 		workers = 1
 	}
-	return &slot{id: id, reasons: append([]string(nil), info.Reasons...), c: make([]blockCounters, workers)}
+	return &slot{id: id, reasons: append([]string(nil), info.Reasons...), c: make([]blockCounters, workers), health: &health{}}
 }
 
 // resized returns a slot with the same id and counters but the reasons of info.
 func (s *slot) resized(info Info) *slot {
-	return &slot{id: s.id, reasons: append([]string(nil), info.Reasons...), c: s.c}
+	return &slot{id: s.id, reasons: append([]string(nil), info.Reasons...), c: s.c, health: s.health}
 }
 
 // BlockStats are a block's counters summed over workers.
@@ -52,6 +53,13 @@ type BlockStats struct {
 	// NsPerPacket is the sampled processing time per packet (every 64th
 	// vector of each worker is timed); 0 before the first sample.
 	NsPerPacket float64
+	// Panics counts Process calls that panicked, over every instance
+	// that had this name (see Config.OnPanic).
+	Panics uint64
+	// Failed is the panic message of the current instance, "" while it
+	// is healthy. A failed instance passes packets on untouched until it
+	// is replaced (replace, replace-drop or set make a new instance).
+	Failed string
 }
 
 func (s *slot) stats() BlockStats {
@@ -73,6 +81,7 @@ func (s *slot) stats() BlockStats {
 	if np > 0 {
 		st.NsPerPacket = float64(ns) / float64(np)
 	}
+	st.Panics = s.health.panics.Load()
 	return st
 }
 

@@ -458,13 +458,17 @@ func (w *Worker) run(ni int32, v *Vector, level, hops int) {
 		v.emitted = v.emitted[:0]
 		v.emitOut = v.emitOut[:0]
 		c := &nd.slot.c[w.idx]
+		if nd.slot.health.failed.Load() != nil && nd.slot.health.failedInst(nd.block) {
+			ni = nd.next[0] // a failed block passes packets on (recover.go)
+			continue
+		}
 		if w.nvec&63 == 0 {
 			t0 := time.Now()
-			nd.block.Process(v)
+			w.process(nd, v)
 			add(&c.sampledNs, uint64(time.Since(t0)))
 			add(&c.sampledPkts, uint64(n))
 		} else {
-			nd.block.Process(v)
+			w.process(nd, v)
 		}
 		var bytes uint64
 		first := vd[0]
