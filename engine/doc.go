@@ -51,32 +51,32 @@
 // What a worker does when its RX ring is empty decides where its CPU goes.
 // Measured with internal/rxbench on the fair veth testbed (generator on CPU
 // 0; worker and the receiving veth's NAPI thread together on CPU 1; eth ->
-// dummy -> dummy; generator paced on the worker's count), three runs of
+// dummy -> dummy; generator paced on the worker's count), five runs of
 // `go test -run '^$' -bench 'VethReceive' -count 3 ./internal/rxbench`, each
-// the median of 3, on a 2-CPU machine shared with other jobs (load 1.8-4.9,
-// so absolute rates vary by 2x between runs; busy was last in every one):
+// the median of 3, on a 2-CPU machine shared with other jobs (load 1-5, so
+// absolute rates vary by 2x between runs):
 //
-//	mode      Mpps                 receive CPU ns/pkt   worker loop ns/pkt
-//	busy      0.04 / 0.33 / 0.35   7700 / 1440 / 1620   7180 / 935 / 1150
-//	wakeup    0.75 / 0.70 / 0.91    400 /  505 /  455     80 /  90 /   86
-//	adaptive  1.33 / 0.62 / 0.87    540 /  555 /  540    136 / 142 /  140
+//	mode      Mpps                          receive CPU ns/pkt       worker loop ns/pkt
+//	busy      0.04 0.33 0.35 0.83 0.40     7700 1440 1620 1120 2240   7180 935 1150 706 1754
+//	wakeup    0.75 0.70 0.91 0.88 0.54      400  505  455  456  790     79  90   86  89  103
+//	adaptive  1.33 0.62 0.87 0.78 0.72      540  555  540  531  623    136 142  140 142  155
 //
-// Busy collapses (2-18x fewer frames, 3-19x the CPU per frame) when the worker
-// shares its CPU with the kernel's receive work: the spinning thread and the
-// NAPI thread that fills its ring take turns on the CPU by scheduler slices,
-// and nothing arrives while the worker spins (the worst run, 0.04 Mpps, is
-// one paced window of 128 frames per 3 ms slice). Busy is for a
-// worker with a core of its own (a NIC whose interrupts and NAPI run
-// elsewhere), where it buys the lowest latency at 100% of that core, idle or
-// not. Wakeup sleeps in poll(2) whenever the ring runs dry: the cheapest per
-// frame and free when idle, at a wakeup's latency (a context switch) on the
-// first frame after a gap; it is the mode for shared CPUs, veth and
-// copy-mode sockets, and what lanad should default to there. Adaptive
-// (Spin empty rounds, then poll) was within the noise of wakeup in frames
-// per second on the shared CPU but always paid 50-60 ns more worker time
-// per frame for its spinning; it helps only where a short spin catches the
-// next vector that a sleep would miss, i.e. on a dedicated core with bursty
-// traffic.
+// Busy received fewer frames than wakeup in every run (up to 19x fewer) and
+// spent 2.5-19x the CPU per frame when the worker shares its CPU with the
+// kernel's receive work: the spinning thread and the NAPI thread that fills
+// its ring take turns on the CPU by scheduler slices, and nothing arrives
+// while the worker spins (the worst run, 0.04 Mpps, is one paced window of
+// 128 frames per 3 ms slice). Busy is for a worker with a core of its own (a
+// NIC whose interrupts and NAPI run elsewhere), where it buys the lowest
+// latency at 100% of that core, idle or not. Wakeup sleeps in poll(2)
+// whenever the ring runs dry: the cheapest per frame and free when idle, at
+// a wakeup's latency (a context switch) on the first frame after a gap; it
+// is the mode for shared CPUs, veth and copy-mode sockets, and what lanad
+// should default to there. Adaptive (Spin empty rounds, then poll) was
+// within the noise of wakeup in frames per second (ahead in two runs,
+// behind in three) but always paid 50-60 ns more worker time per frame for
+// its spinning; it helps only where a short spin catches the next vector
+// that a sleep would miss, i.e. on a dedicated core with bursty traffic.
 //
 // Every frame of a worker is always in exactly one place: the fill or RX
 // ring, the TX or completion ring, the worker's free list, or held by a
