@@ -171,7 +171,8 @@ func (e *Engine) Drops() (Drops, error) {
 	return Drops{FillRingEmpty: e.fillEmpty.Load(), RingFull: e.ringFull.Load(), Other: e.other.Load()}, nil
 }
 
-// Counts returns the counter block's packets and bytes (Counter set).
+// Counts returns the counter block's packets and bytes (Counter set); also
+// after Close.
 func (e *Engine) Counts() (packets, bytes uint64, err error) {
 	b, err := e.eng.Instance("count")
 	if err != nil {
@@ -189,8 +190,7 @@ func (e *Engine) Counts() (packets, bytes uint64, err error) {
 func (e *Engine) Close() error {
 	var errs []error
 	if e.eng != nil {
-		errs = append(errs, e.eng.Close())
-		e.eng = nil
+		errs = append(errs, e.eng.Close()) // idempotent; Counts still reads it
 	}
 	if e.sock != nil {
 		errs = append(errs, e.sock.Close())

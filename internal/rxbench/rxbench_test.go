@@ -47,7 +47,8 @@ func minReceived(r Receiver) uint64 {
 // flow, the receive count and the generator's agree within what can be in
 // flight, and pacing keeps the AF_XDP fill ring from ever running dry.
 func TestReceiversPaced(t *testing.T) {
-	for _, mk := range receivers() {
+	withCounter := func() Receiver { return &Engine{Blocks: 3, Counter: true, Mode: defaultEngineMode} }
+	for _, mk := range append(receivers(), withCounter) {
 		r := mk()
 		t.Run(r.Name(), func(t *testing.T) {
 			p := testbed.New(t, testbed.Options{})
@@ -62,6 +63,16 @@ func TestReceiversPaced(t *testing.T) {
 			}
 			if res.TotalDrops.FillRingEmpty != 0 {
 				t.Errorf("fill ring ran empty %d times", res.TotalDrops.FillRingEmpty)
+			}
+			// An engine's counter block saw every frame the worker took.
+			if e, ok := r.(*Engine); ok && e.Counter {
+				p, b, err := e.Counts()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if p != res.TotalReceived || b != 60*p {
+					t.Errorf("counter block: %d packets, %d bytes; want %d, 60 bytes each", p, b, res.TotalReceived)
+				}
 			}
 			// Every frame sent is received or counted as dropped.
 			if got := res.TotalReceived + res.TotalDrops.Total(); got != res.TotalSent {
