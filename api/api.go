@@ -105,6 +105,9 @@ type Block struct {
 	Subscribers []string `json:"subscribers,omitempty"`
 	// Hooked is true for the entry block.
 	Hooked bool `json:"hooked,omitempty"`
+	// Failed is the panic message of a block whose Process panicked; a
+	// failed block passes packets on untouched until it is replaced.
+	Failed string `json:"failed,omitempty"`
 }
 
 // Binding is one "bind Below Above": ingress Below -> Above. Below may
@@ -134,6 +137,11 @@ type Queue struct {
 	Mode string `json:"mode"`
 	// Attach is how the XDP program is attached (driver or generic).
 	Attach string `json:"attach"`
+	// State is the interface's state as lanad last saw it: "up",
+	// "down" (administratively or no carrier: frames stop, the queue
+	// resumes on up) or "gone" (the interface was deleted; the queue
+	// stays dead until lanad restarts, the control API keeps working).
+	State string `json:"state"`
 }
 
 // List is the whole running configuration at once.
@@ -153,6 +161,9 @@ type BlockStats struct {
 	Vectors     uint64            `json:"vectors"`
 	Drops       map[string]uint64 `json:"drops,omitempty"`
 	NsPerPacket float64           `json:"ns_per_packet"`
+	// Panics counts Process calls that panicked (every instance under
+	// this name).
+	Panics uint64 `json:"panics,omitempty"`
 	// Counted is set by blocks that count on their own (counter): the
 	// packets and bytes they saw.
 	Counted *Counted `json:"counted,omitempty"`

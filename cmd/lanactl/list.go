@@ -51,9 +51,13 @@ func listCmd() *cobra.Command {
 			}
 			if part == "" || part == "blocks" {
 				section("blocks")
-				fmt.Fprintln(tw, "NAME\tTYPE\tOPTIONS\tUP\tDOWN\tHOOKED")
+				fmt.Fprintln(tw, "NAME\tTYPE\tOPTIONS\tUP\tDOWN\tHOOKED\tSTATE")
 				for _, b := range l.Blocks {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\n", b.Name, b.Type, optString(b.Options), dash(b.Up), dash(b.Down), b.Hooked)
+					state := "ok"
+					if b.Failed != "" {
+						state = "FAILED: " + b.Failed
+					}
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%v\t%s\n", b.Name, b.Type, optString(b.Options), dash(b.Up), dash(b.Down), b.Hooked, state)
 				}
 			}
 			if part == "" || part == "bindings" {

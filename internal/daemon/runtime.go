@@ -37,8 +37,9 @@ type program struct {
 
 // queue is one NIC queue: its socket and what the API shows about it.
 type queue struct {
-	info api.Queue
-	sock *xsk.Socket
+	info  api.Queue
+	sock  *xsk.Socket
+	state linkState // written by the link watcher (linkwatch_linux.go)
 }
 
 // Runtime is a running configuration: programs, sockets, engine.
@@ -53,6 +54,7 @@ type Runtime struct {
 	queues  []*queue   // immutable after Start; index = worker
 	eng     *engine.Engine
 	unwatch func()
+	unlink  func() // stops the link watcher
 }
 
 // Start brings f up. It must run in the network namespace of f's
@@ -118,7 +120,10 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 				Pin: cpu >= 0, CPU: max(cpu, 0), Mode: config.PollMode(f.Poll)})
 		}
 	}
-	r.eng, err = engine.New(engine.Config{VectorSize: f.VectorSize, Workers: wcs})
+	r.eng, err = engine.New(engine.Config{VectorSize: f.VectorSize, Workers: wcs, OnPanic: func(p engine.BlockPanic) {
+		log.Error("block failed: it panicked and now passes packets on untouched; replace it",
+			"block", p.Block, "worker", p.Worker, "panic", p.Value, "stack", string(p.Stack))
+	}})
 	if err != nil {
 		return nil, fmt.Errorf("engine: %w", err)
 	}
@@ -136,6 +141,9 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 		}
 		log.Info("queue up", "interface", q.info.Interface, "queue", q.info.Queue, "cpu", q.info.CPU,
 			"xsk_mode", q.info.Mode, "attach", q.info.Attach, "poll", q.info.Poll)
+	}
+	if r.unlink, err = r.watchLinks(); err != nil {
+		return nil, fmt.Errorf("watch links: %w", err)
 	}
 	return r, nil
 }
@@ -237,6 +245,9 @@ func (r *Runtime) teardown() error {
 	var errs []error
 	if r.unwatch != nil {
 		r.unwatch()
+	}
+	if r.unlink != nil {
+		r.unlink()
 	}
 	if r.eng != nil {
 		if err := r.eng.Close(); err != nil {
@@ -389,7 +400,7 @@ func (r *Runtime) List() api.List {
 
 func blockOf(bi engine.BlockInfo, hook string) api.Block {
 	b := api.Block{Name: bi.Name, Type: bi.Type, Options: map[string]string(bi.Options), Up: bi.Up, Down: bi.Down,
-		Subscribers: bi.Subs, Hooked: bi.Name == hook}
+		Subscribers: bi.Subs, Hooked: bi.Name == hook, Failed: bi.Failed}
 	if b.Options == nil {
 		b.Options = map[string]string{}
 	}
@@ -404,6 +415,7 @@ func (r *Runtime) Queues() []api.Queue {
 	out := make([]api.Queue, len(r.queues))
 	for i, q := range r.queues {
 		out[i] = q.info
+		out[i].State = q.state.String()
 	}
 	return out
 }
@@ -435,7 +447,7 @@ func (r *Runtime) blockStats(name, typ string) (api.BlockStats, error) {
 	if err != nil {
 		return api.BlockStats{}, err
 	}
-	out := api.BlockStats{Packets: bs.Packets, Bytes: bs.Bytes, Vectors: bs.Vectors, Drops: bs.Drops, NsPerPacket: bs.NsPerPacket}
+	out := api.BlockStats{Packets: bs.Packets, Bytes: bs.Bytes, Vectors: bs.Vectors, Drops: bs.Drops, NsPerPacket: bs.NsPerPacket, Panics: bs.Panics}
 	if typ == "counter" {
 		if inst, err := r.eng.Instance(name); err == nil {
 			if c, ok := inst.(counting); ok {
@@ -473,6 +485,7 @@ func (r *Runtime) Stats() api.Stats {
 		ws := r.eng.Worker(i).Stats()
 		qs := api.QueueStats{Queue: q.info, RxPackets: ws.RxPackets, RxBytes: ws.RxBytes, TxPackets: ws.TxPackets,
 			Vectors: ws.Vectors, Idle: ws.Idle, Polls: ws.Polls, Swaps: ws.Swaps, Drops: ws.Drops}
+		qs.Queue.State = q.state.String()
 		if ks, err := q.sock.KernelStats(); err == nil {
 			qs.XDP = api.XDPStats{RxDropped: ks.RxDropped, RxInvalidDescs: ks.RxInvalidDescs,
 				TxInvalidDescs: ks.TxInvalidDescs, RxRingFull: ks.RxRingFull,
