@@ -203,6 +203,19 @@ type QueueStats struct {
 	Swaps     uint64            `json:"swaps"`
 	Drops     map[string]uint64 `json:"drops,omitempty"`
 	XDP       XDPStats          `json:"xdp"`
+	// Frames says where the queue's UMEM frames are; Free + Kernel + InTX
+	// + Held always equals Total, and a leak shows as Held (or Free)
+	// drifting while traffic is steady.
+	Frames Frames `json:"frames"`
+}
+
+// Frames is one worker's UMEM frame accounting (engine.FrameCounts).
+type Frames struct {
+	Total  int `json:"total"`
+	Free   int `json:"free"`
+	Kernel int `json:"kernel"`
+	InTX   int `json:"in_tx"`
+	Held   int `json:"held"`
 }
 
 // ProgramStats are the XDP program's counters on one interface.

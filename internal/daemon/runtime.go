@@ -486,6 +486,8 @@ func (r *Runtime) Stats() api.Stats {
 		qs := api.QueueStats{Queue: q.info, RxPackets: ws.RxPackets, RxBytes: ws.RxBytes, TxPackets: ws.TxPackets,
 			Vectors: ws.Vectors, Idle: ws.Idle, Polls: ws.Polls, Swaps: ws.Swaps, Drops: ws.Drops}
 		qs.Queue.State = q.state.String()
+		fc := ws.Frames
+		qs.Frames = api.Frames{Total: fc.Total, Free: fc.Free, Kernel: fc.Kernel, InTX: fc.InTX, Held: fc.Held}
 		if ks, err := q.sock.KernelStats(); err == nil {
 			qs.XDP = api.XDPStats{RxDropped: ks.RxDropped, RxInvalidDescs: ks.RxInvalidDescs,
 				TxInvalidDescs: ks.TxInvalidDescs, RxRingFull: ks.RxRingFull,
