@@ -1,6 +1,8 @@
 package engine_test
 
 import (
+	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -204,5 +206,31 @@ func TestBlockPanicFrames(t *testing.T) {
 	r.w.RunOnce()
 	if fc := r.w.Stats().Frames; fc.Held != 0 || fc.Free+fc.Kernel != fc.Total {
 		t.Fatalf("after release: %+v", fc)
+	}
+}
+
+// TestMaxBlocks: a graph holds at most MaxBlocks blocks; the transaction
+// that would exceed it is refused whole, and replace still works on a full
+// graph (the count is taken when the transaction ends).
+func TestMaxBlocks(t *testing.T) {
+	r := newPanicRig(t, "") // 4 blocks
+	var lines []string
+	for i := range engine.MaxBlocks - 4 {
+		lines = append(lines, fmt.Sprintf("add b%d dummy", i))
+	}
+	if err := r.e.Exec(lines...); err != nil {
+		t.Fatal(err)
+	}
+	err := r.e.Exec("add one-more dummy")
+	if !errors.Is(err, engine.ErrConfig) || !strings.Contains(err.Error(), "at most 1024") {
+		t.Fatalf("block %d: %v, want a refusal naming the limit", engine.MaxBlocks+1, err)
+	}
+	if err := r.e.Exec("add count2 counter", "replace count count2"); err != nil {
+		t.Fatalf("replace on a full graph: %v", err)
+	}
+	var n int
+	r.e.View(func(g *engine.Graph) { n = len(g.Names()) })
+	if n != engine.MaxBlocks {
+		t.Fatalf("%d blocks, want %d", n, engine.MaxBlocks)
 	}
 }

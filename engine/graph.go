@@ -10,6 +10,12 @@ import (
 // MaxNameLen bounds block names (LANA's limit).
 const MaxNameLen = 16
 
+// MaxBlocks bounds the blocks of one graph, counted when a transaction
+// ends (so replace works on a full graph). Each block costs per-worker
+// counters and two compiled nodes; the limit keeps a runaway script from
+// growing the daemon without end.
+const MaxBlocks = 1024
+
 // blockDesc is one block in the mutable description. Owned by the Graph.
 type blockDesc struct {
 	name  string
@@ -642,7 +648,11 @@ func (g *Graph) applyAll(verbs []Verb) (*Graph, error) {
 	c := g.clone()
 	base := len(c.created)
 	for i, v := range verbs {
-		if err := c.Apply(v); err != nil {
+		err := c.Apply(v)
+		if err == nil && i == len(verbs)-1 && len(c.blocks) > MaxBlocks && len(c.blocks) > len(g.blocks) {
+			err = fmt.Errorf("%d blocks: at most %d per engine (engine.MaxBlocks): %w", len(c.blocks), MaxBlocks, ErrConfig)
+		}
+		if err != nil {
 			var errs []error
 			for _, b := range c.created[base:] {
 				if e := b.Close(); e != nil {
