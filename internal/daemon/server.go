@@ -31,6 +31,9 @@ type ServerConfig struct {
 	Group string
 	// Reload reloads the configuration file (POST /v1/reload); nil refuses.
 	Reload func() error
+	// MaxConns bounds the connections served at once (default
+	// DefaultMaxConns); more wait in the accept backlog.
+	MaxConns int
 }
 
 // Server serves the control API of a Runtime on a Unix socket.
@@ -83,11 +86,19 @@ func NewServer(rt *Runtime, cfg ServerConfig, log *slog.Logger) (*Server, error)
 			return nil, fmt.Errorf("control socket group: %w", err)
 		}
 	}
-	s.ln = ln
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	s.ln = newLimitListener(ln, cfg.MaxConns)
 	s.http = &http.Server{
 		Handler:           s.Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       controlReadTimeout,
+		IdleTimeout:       controlIdleTimeout,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			if lc, ok := c.(*limitConn); ok {
+				c = lc.Conn
+			}
 			p, err := peerOf(c)
 			if err != nil {
 				log.Warn("peer credentials", "err", err)
