@@ -207,6 +207,9 @@ type QueueStats struct {
 	// + Held always equals Total, and a leak shows as Held (or Free)
 	// drifting while traffic is steady.
 	Frames Frames `json:"frames"`
+	// Thread is the worker's OS thread id once it received a vector, for
+	// reading its CPU time from /proc; only with lanad's bench.pace_dir.
+	Thread int `json:"thread,omitempty"`
 }
 
 // Frames is one worker's UMEM frame accounting (engine.FrameCounts).

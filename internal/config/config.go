@@ -40,6 +40,22 @@ type File struct {
 	Control Control `yaml:"control,omitempty"`
 	// Stack is the initial protocol stack.
 	Stack Stack `yaml:"stack"`
+	// Bench holds benchmarking aids (lanabench lab); leave it out otherwise.
+	Bench *Bench `yaml:"bench,omitempty"`
+}
+
+// Bench holds benchmarking aids.
+type Bench struct {
+	// PaceDir, an absolute directory on bpffs (default none), makes lanad
+	// publish each worker's running total of frames taken, once per
+	// vector, into a one-slot BPF_F_MMAPABLE array pinned at
+	// PaceDir/pace<worker> (package internal/pace), for a traffic
+	// generator pacing on it. lanad mounts bpffs at /sys/fs/bpf when the
+	// directory lies under it and nothing is mounted there, creates the
+	// directory if missing, and removes the pins (and the directory it
+	// created) when it exits. With it set, the queue stats also carry each
+	// worker's thread id.
+	PaceDir string `yaml:"pace_dir,omitempty"`
 }
 
 // Interface is one NIC and how lanad serves it.
@@ -311,6 +327,9 @@ func (f *File) check() []pathErr {
 	}
 	if f.VectorSize < 0 || f.VectorSize > engine.MaxVectorSize {
 		fail("$.vector_size", "vector_size %d: must be in [1, %d]", f.VectorSize, engine.MaxVectorSize)
+	}
+	if f.Bench != nil && f.Bench.PaceDir != "" && !strings.HasPrefix(f.Bench.PaceDir, "/") {
+		fail("$.bench.pace_dir", "pace_dir %q: must be an absolute path", f.Bench.PaceDir)
 	}
 	if f.Frames != 0 && (f.Frames < 64 || f.Frames > xsk.MaxFrameCount) {
 		fail("$.frames", "frames %d: must be in [64, %d]", f.Frames, xsk.MaxFrameCount)

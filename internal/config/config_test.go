@@ -69,6 +69,7 @@ stack:
 		{"hook unknown", "hook: e0", "hook: x1", "line 12: "},
 		{"steering", "queues: [0]", "queues: [0]\n    steering: 0x0100", "line 4: steering"},
 		{"syntax", "  hook: e0", "  hook: [e0", "["},
+		{"relative pace_dir", "stack:", "bench: {pace_dir: lana/pace}\nstack:", "line 4: pace_dir \"lana/pace\": must be an absolute path"},
 	}
 	if _, err := Parse([]byte(base)); err != nil {
 		t.Fatalf("base: %v", err)
@@ -195,5 +196,33 @@ func TestSameHost(t *testing.T) {
 	}
 	if err := SameHost(a, c); err == nil {
 		t.Fatal("queue change not noticed")
+	}
+}
+
+// TestBenchRoundTrip: the bench section survives save (Marshal) and is part
+// of the host half (a reload cannot add it).
+func TestBenchRoundTrip(t *testing.T) {
+	text := "interfaces: [{name: x, queues: [0]}]\nbench: {pace_dir: /sys/fs/bpf/lana}\nstack: {blocks: []}\n"
+	f, err := Parse([]byte(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Bench == nil || f.Bench.PaceDir != "/sys/fs/bpf/lana" {
+		t.Fatalf("bench: %+v", f.Bench)
+	}
+	out, err := Marshal(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Parse(out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if !reflect.DeepEqual(back, f) {
+		t.Fatalf("round trip:\n%+v\n%+v\n%s", back, f, out)
+	}
+	plain, _ := Parse([]byte("interfaces: [{name: x, queues: [0]}]\nstack: {blocks: []}\n"))
+	if err := SameHost(plain, f); err == nil {
+		t.Fatal("adding bench not seen as a host change")
 	}
 }

@@ -54,7 +54,8 @@ type Runtime struct {
 	queues  []*queue   // immutable after Start; index = worker
 	eng     *engine.Engine
 	unwatch func()
-	unlink  func() // stops the link watcher
+	unlink  func()     // stops the link watcher
+	pace    *benchPace // config.Bench.PaceDir's counters; nil without
 }
 
 // Start brings f up. It must run in the network namespace of f's
@@ -66,6 +67,9 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 			r.teardown()
 		}
 	}()
+	if r.pace, err = newBenchPace(f); err != nil {
+		return nil, err
+	}
 	var wcs []engine.WorkerConfig
 	for _, ifc := range f.Interfaces {
 		nif, err := net.InterfaceByName(ifc.Name)
@@ -116,8 +120,15 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 				Worker: len(r.queues), Interface: ifc.Name, Ifindex: nif.Index, Queue: q, CPU: cpu,
 				Poll: f.Poll, Mode: modeName(sock.Mode()), Attach: mode.String(),
 			}})
-			wcs = append(wcs, engine.WorkerConfig{Queue: sock, UMEM: sock.UMEM(), QueueID: uint16(q),
-				Pin: cpu >= 0, CPU: max(cpu, 0), Mode: config.PollMode(f.Poll)})
+			wc := engine.WorkerConfig{Queue: sock, UMEM: sock.UMEM(), QueueID: uint16(q),
+				Pin: cpu >= 0, CPU: max(cpu, 0), Mode: config.PollMode(f.Poll)}
+			if r.pace != nil {
+				var herr error
+				if wc.OnVector, herr = r.pace.hook(len(wcs)); herr != nil {
+					return nil, herr
+				}
+			}
+			wcs = append(wcs, wc)
 		}
 	}
 	r.eng, err = engine.New(engine.Config{VectorSize: f.VectorSize, Workers: wcs, OnPanic: func(p engine.BlockPanic) {
@@ -263,6 +274,9 @@ func (r *Runtime) teardown() error {
 		if err := p.prog.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close xdp program on %s: %w", p.ifname, err))
 		}
+	}
+	if r.pace != nil {
+		errs = append(errs, r.pace.close())
 	}
 	return errors.Join(errs...)
 }
@@ -486,6 +500,7 @@ func (r *Runtime) Stats() api.Stats {
 		qs := api.QueueStats{Queue: q.info, RxPackets: ws.RxPackets, RxBytes: ws.RxBytes, TxPackets: ws.TxPackets,
 			Vectors: ws.Vectors, Idle: ws.Idle, Polls: ws.Polls, Swaps: ws.Swaps, Drops: ws.Drops}
 		qs.Queue.State = q.state.String()
+		qs.Thread = r.pace.thread(i)
 		fc := ws.Frames
 		qs.Frames = api.Frames{Total: fc.Total, Free: fc.Free, Kernel: fc.Kernel, InTX: fc.InTX, Held: fc.Held}
 		if ks, err := q.sock.KernelStats(); err == nil {
