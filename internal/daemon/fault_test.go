@@ -23,6 +23,8 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/lana-net/lana/api"
+	"github.com/lana-net/lana/app"
+	"github.com/lana-net/lana/appwire"
 	"github.com/lana-net/lana/client"
 	"github.com/lana-net/lana/engine"
 	lanaconfig "github.com/lana-net/lana/internal/config"
@@ -366,5 +368,55 @@ func TestFaultThousandClients(t *testing.T) {
 	}
 	if after := d.mustCtl("list", "--json"); after != before {
 		t.Fatal("the stack changed")
+	}
+}
+
+// TestFaultAppStopsReadingThenDisconnects: an application attached above
+// the stack's top stops reading while 20000 frames arrive: the engine is
+// not stalled (every frame is counted below it), the overflow is counted
+// as the block's queue-full drops. Then it disconnects while frames flow:
+// lanad stays up, removes the block it created, every frame is still
+// counted, and the frames its egress pool held return (nothing held).
+func TestFaultAppStopsReadingThenDisconnects(t *testing.T) {
+	p := testbed.New(t, testbed.Options{})
+	sock := filepath.Join(t.TempDir(), "lanad.sock")
+	d := startLanad(t, p, config(t, p, "paper.yaml"), sock)
+	c, err := app.Dial(appwire.SocketNextTo(sock), app.Options{Block: "app", Below: "count", BlockOptions: map[string]string{"queue": "64"}})
+	if err != nil {
+		t.Fatalf("dial: %v\n%s", err, d.log)
+	}
+	defer c.Close()
+	sendAll(t, p, 20000, 40000, -1) // the app reads nothing
+	d.waitCounted("count", 20000)
+	a := d.show("app")
+	// Every frame is delivered (written to the socket), counted as
+	// queue-full, or still waiting in the 64-frame queue.
+	if n := a.Stats.Drops["queue-full"] + a.Stats.Drops["delivered"]; a.Stats.Packets != 20000 || a.Stats.Drops["queue-full"] == 0 || n > 20000 || n < 20000-64 {
+		t.Fatalf("app block stats %+v: want 20000 frames, the overflow as queue-full", a.Stats)
+	}
+	buf := make([]byte, appwire.MaxMessage)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Recv(buf); err != nil {
+		t.Fatalf("the queued frames are still readable: %v", err)
+	}
+
+	g := sender(t, p, 20000, 20000, -1)
+	res := make(chan error, 1)
+	go func() { _, err := g.Run(context.Background()); res <- err }()
+	for d.counted("count") == 20000 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Close() // mid-stream
+	if err := <-res; err != nil {
+		t.Fatal(err)
+	}
+	d.waitCounted("count", 40000)
+	waitFor(t, func() bool { return !hasBlock(d.list(), "app") }, "the created block to go with its client")
+	waitFor(t, func() bool { return d.stats().Queues[0].Frames.Held == 0 }, "held frames to come back")
+	if fr := d.stats().Queues[0].Frames; fr.Free+fr.Kernel+fr.InTX+fr.Held != fr.Total {
+		t.Fatalf("frames %+v do not add up", fr)
+	}
+	if !d.alive() {
+		t.Fatalf("lanad died:\n%s", d.log)
 	}
 }
