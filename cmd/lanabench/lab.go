@@ -29,6 +29,9 @@ type labFlags struct {
 	jsonPath       string
 	chartPath      string
 	genCPU, rxCPU  int
+	lanad          string // process or inprocess
+	lanadBin       string // lanad binary ("": LocateLanad)
+	lanadPoll      string // lanad's poll mode ("": Process's default)
 }
 
 func labCmd() *cobra.Command {
@@ -43,8 +46,12 @@ and measures, several runs each, how many 64-byte frames per second:
   receivers   xdp-drop, stack, asavie, lanad-1, lanad-3, lanad-10, lanad-swap
   generators  xdp-live, afxdp, afpacket, trafgen (when on PATH)
 
-The lanad rows run LANA's engine inside this process until the lab drives a
-lanad process; they are then labelled engine-N (see docs/lab.md).
+The lanad rows run the lanad daemon, one process per run, in the receiving
+namespace (--lanad=process, the default; the binary is taken from next to
+lanabench, built from the source tree the current directory is in, or found
+on PATH). --lanad=inprocess runs LANA's engine inside this process instead,
+for machines without lanad; those rows are labelled engine-N (see
+docs/lab.md).
 
 It prints the table (median, min, max, drops, ratio to stack and xdp-drop),
 draws a bar chart (--chart, PNG or SVG by extension) and, with --json, writes
@@ -63,6 +70,9 @@ the rows as JSON. Ctrl-C stops it and removes everything it made. Needs root.`,
 	fl.StringVar(&f.chartPath, "chart", "lab.png", "bar chart file, .png or .svg, relative to the current directory (\"\": none)")
 	fl.IntVar(&f.genCPU, "gen-cpu", 0, "generator CPU")
 	fl.IntVar(&f.rxCPU, "rx-cpu", 1, "receiver and NAPI CPU")
+	fl.StringVar(&f.lanad, "lanad", "process", "what runs the lanad rows: process (the lanad daemon) or inprocess (the engine in this process, rows engine-N)")
+	fl.StringVar(&f.lanadBin, "lanad-bin", "", "lanad binary for --lanad=process (default: next to lanabench, built from the source tree, or on PATH)")
+	fl.StringVar(&f.lanadPoll, "lanad-poll", "", "lanad's poll mode for --lanad=process: busy, wakeup (default) or adaptive")
 	return cmd
 }
 
@@ -81,13 +91,18 @@ func runLab(ctx context.Context, f labFlags, stdout, stderr io.Writer) error {
 			return fmt.Errorf("lab: --chart %s: the name must end in .png or .svg", f.chartPath)
 		}
 	}
+	backend, cleanup, err := labBackend(f, stderr)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	pr := newLabProgress(stderr)
 	rep, err := lab.Run(ctx, lab.Config{
 		Rows: f.rows, Runs: f.runs, Window: f.window, Warmup: f.warmup,
-		GenCPU: f.genCPU, RxCPU: f.rxCPU, Progress: pr.report,
+		GenCPU: f.genCPU, RxCPU: f.rxCPU, Progress: pr.report, Lanad: backend,
 	})
 	pr.clear()
 	if rep == nil {
@@ -115,6 +130,34 @@ func runLab(ctx context.Context, f labFlags, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "chart: %s\n", abs)
 	}
 	return nil
+}
+
+// labBackend returns what runs the lanad rows, per --lanad.
+func labBackend(f labFlags, stderr io.Writer) (lab.LanadBackend, func(), error) {
+	switch f.lanad {
+	case "inprocess":
+		return lab.InProcess{}, func() {}, nil
+	case "process", "":
+	default:
+		return nil, nil, fmt.Errorf("lab: --lanad %q: must be process or inprocess", f.lanad)
+	}
+	switch f.lanadPoll {
+	case "", "busy", "wakeup", "adaptive":
+	default:
+		return nil, nil, fmt.Errorf("lab: --lanad-poll %q: must be busy, wakeup or adaptive", f.lanadPoll)
+	}
+	needed := len(f.rows) == 0
+	for _, r := range f.rows {
+		needed = needed || strings.HasPrefix(r, "lanad-") || strings.HasPrefix(r, "engine-")
+	}
+	if f.lanadBin != "" || !needed { // no lanad row: nothing to locate or build
+		return lab.Process{Lanad: f.lanadBin, Poll: f.lanadPoll}, func() {}, nil
+	}
+	bin, cleanup, err := lab.LocateLanad(stderr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("lab: %w", err)
+	}
+	return lab.Process{Lanad: bin, Poll: f.lanadPoll}, cleanup, nil
 }
 
 // labProgress shows which row and run is measured: one rewritten line with

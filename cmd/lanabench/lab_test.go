@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +72,69 @@ func TestLabTiny(t *testing.T) {
 	}
 	if !bytes.Contains(out.Bytes(), []byte("x xdp-drop")) {
 		t.Errorf("no table printed")
+	}
+}
+
+// TestLabLanadProcess runs lanad-3 and lanad-swap through real lanad
+// processes (built from this tree) with tiny windows: each row must take
+// frames with no drop, swap the graph, and leave no lanad process and no pace
+// pin behind; a receiver's Close also fails the row when lanad left an XDP
+// program attached or did not exit cleanly on SIGTERM.
+func TestLabLanadProcess(t *testing.T) {
+	testbed.RequirePrivileges(t)
+	dir := t.TempDir()
+	jsonPath := filepath.Join(dir, "lab.json")
+	var out, errOut bytes.Buffer
+	err := runLab(context.Background(), labFlags{
+		runs: 1, window: 300 * time.Millisecond, warmup: 100 * time.Millisecond,
+		rows: []string{"lanad-3", "lanad-swap"}, jsonPath: jsonPath, chartPath: "",
+		genCPU: 0, rxCPU: 1, lanad: "process",
+	}, &out, &errOut)
+	t.Log("\n" + out.String() + errOut.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Rows []struct {
+			Name      string
+			PPSMedian float64 `json:"pps_median"`
+			Drops     *uint64
+			Error     string
+			Note      string
+		}
+	}
+	if err := json.Unmarshal(raw, &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Rows) != 2 {
+		t.Fatalf("%d rows, want 2: %s", len(rep.Rows), raw)
+	}
+	for i, want := range []string{"lanad-3", "lanad-swap"} {
+		r := rep.Rows[i]
+		if r.Name != want || r.Error != "" || r.Drops == nil {
+			t.Errorf("row %d: %+v, want %s without error", i, r, want)
+			continue
+		}
+		if r.PPSMedian < 1e4 || *r.Drops != 0 {
+			t.Errorf("%s: %v pps, %d drops; want frames taken and no fill-ring-empty (or other) drop", r.Name, r.PPSMedian, *r.Drops)
+		}
+	}
+	if n := rep.Rows[1].Note; !strings.Contains(n, "swaps done") || strings.Contains(n, "(0 swaps") {
+		t.Errorf("swap row note %q: want swaps done", n)
+	}
+	// Nothing of the lanad runs is left: no process with a lab config, no
+	// pace directory of this process in bpffs.
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte("lanabench-lanad-")) {
+			t.Errorf("a lanad of the lab still runs: %s: %q", p, b)
+		}
+	}
+	if left, _ := filepath.Glob(fmt.Sprintf("/sys/fs/bpf/lanabench-%d-*", os.Getpid())); len(left) > 0 {
+		t.Errorf("pace directories left: %v", left)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -25,7 +26,11 @@ type LanadBackend interface {
 	Label() string
 	// Receiver returns a fresh receiver running eth followed by blocks-1
 	// dummy blocks (blocks = 1: a lone dummy), the paper's chain for 3.
-	Receiver(blocks int) rxbench.Receiver
+	// cpu is the receive CPU (Config.RxCPU): a backend whose worker runs
+	// outside rxbench's pinned receive loop pins it there.
+	Receiver(blocks, cpu int) rxbench.Receiver
+	// Note says how a row of blocks blocks is measured, for the table.
+	Note(blocks int) string
 	// Swapper returns the function that replaces r's graph every period
 	// until ctx ends (rxbench.Options.During); r came from Receiver.
 	Swapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error
@@ -40,7 +45,13 @@ type InProcess struct{}
 func (InProcess) Label() string { return "engine" }
 
 // Receiver implements LanadBackend.
-func (InProcess) Receiver(blocks int) rxbench.Receiver { return &engineReceiver{blocks: blocks} }
+// The worker runs on rxbench's receive loop, already pinned to cpu.
+func (InProcess) Receiver(blocks, cpu int) rxbench.Receiver { return &engineReceiver{blocks: blocks} }
+
+// Note implements LanadBackend.
+func (InProcess) Note(blocks int) string {
+	return fmt.Sprintf("LANA's engine in the lab's process (lanad's data path without the daemon), %d block(s)", blocks)
+}
 
 // Swapper implements LanadBackend: every period it replaces each dummy of
 // the chain with a fresh one, one transaction (one graph swap) at a time.
@@ -58,7 +69,7 @@ func (InProcess) Swapper(r rxbench.Receiver, every time.Duration) func(ctx conte
 			if err := er.swap(gen); err != nil {
 				return err
 			}
-			er.swaps++
+			er.swaps.Add(1)
 		}
 	}
 }
@@ -71,9 +82,12 @@ type engineReceiver struct {
 	sock   *xsk.Socket
 	eng    *engine.Engine
 	pace   *rxbench.PaceCounter
-	last   uint64 // worker goroutine: total taken at the previous vector
-	swaps  int    // the swapper's goroutine
+	last   uint64       // worker goroutine: total taken at the previous vector
+	swaps  atomic.Int64 // transactions the swapper completed
 }
+
+// Swaps is the number of graph swaps done.
+func (e *engineReceiver) Swaps() int64 { return e.swaps.Load() }
 
 // Sizes as rxbench's AF_XDP receivers, so the rows compare.
 const (

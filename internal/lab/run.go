@@ -130,7 +130,7 @@ func (c *Config) resolve() ([]row, error) {
 				return nil, fmt.Errorf("%w %q: %s-N takes 1 to 64 blocks, or %s-swap", ErrRow, name, prefix, prefix)
 			}
 			blocks := r.blocks
-			r.receiver = func() rxbench.Receiver { return c.Lanad.Receiver(blocks) }
+			r.receiver = func() rxbench.Receiver { return c.Lanad.Receiver(blocks, c.RxCPU) }
 		}
 		rows = append(rows, r)
 	}
@@ -187,6 +187,7 @@ func withPair(fn func(p *testbed.Pair) error) (err error) {
 func (cfg *Config) receiverRow(ctx context.Context, r row) Row {
 	var samples []Sample
 	var errs []string
+	var swaps int64
 	for i := 1; i <= cfg.Runs && ctx.Err() == nil; i++ {
 		cfg.Progress(Progress{Row: r.name, Run: i, Runs: cfg.Runs})
 		inner := r.receiver()
@@ -202,6 +203,9 @@ func (cfg *Config) receiverRow(ctx context.Context, r row) Row {
 			return err
 		})
 		stopLive()
+		if s, ok := inner.(interface{ Swaps() int64 }); ok && r.swap {
+			swaps += s.Swaps()
+		}
 		if err != nil {
 			errs = append(errs, fmt.Sprintf("run %d: %v", i, err))
 			continue
@@ -212,9 +216,10 @@ func (cfg *Config) receiverRow(ctx context.Context, r row) Row {
 	out.Error = strings.Join(errs, "; ")
 	switch {
 	case r.swap:
-		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v", cfg.Lanad.Label(), SwapBlocks, SwapEvery)
-	case r.blocks > 0 && cfg.Lanad.Label() != "lanad":
-		out.Note = fmt.Sprintf("LANA's engine in the lab's process (lanad's data path without the daemon), %d block(s)", r.blocks)
+		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v (%d swaps done in %d run(s))",
+			cfg.Lanad.Label(), SwapBlocks, SwapEvery, swaps, cfg.Runs)
+	case r.blocks > 0:
+		out.Note = cfg.Lanad.Note(r.blocks)
 	}
 	return out
 }

@@ -1,0 +1,354 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+
+	"github.com/lana-net/lana/api"
+	"github.com/lana-net/lana/client"
+	"github.com/lana-net/lana/internal/config"
+	"github.com/lana-net/lana/internal/pace"
+	"github.com/lana-net/lana/internal/rxbench"
+)
+
+// Process is the LanadBackend that runs the real lanad daemon, one process
+// per run, in the receiving namespace: one queue (0) served by one worker
+// pinned to the receive CPU, copy-mode AF_XDP, every frame steered to LANA,
+// and the chain as lanad's configured stack. The generator paces on the
+// worker's count, which lanad publishes through its bench.pace_dir pin;
+// drops come from lanad's stats API, and the swap row replaces the dummies
+// through the control API. Its rows are labelled "lanad-N".
+type Process struct {
+	// Lanad is the lanad binary (see LocateLanad).
+	Lanad string
+	// Poll is lanad's poll mode (default wakeup: on a CPU shared with the
+	// NAPI thread, sleeping in poll(2) measured best).
+	Poll string
+}
+
+// Label implements LanadBackend.
+func (Process) Label() string { return "lanad" }
+
+// Receiver implements LanadBackend.
+func (p Process) Receiver(blocks, cpu int) rxbench.Receiver {
+	poll := p.Poll
+	if poll == "" {
+		poll = config.PollWakeup
+	}
+	return &lanadReceiver{bin: p.Lanad, blocks: blocks, cpu: cpu, poll: poll, ns: -1}
+}
+
+// Note implements LanadBackend.
+func (p Process) Note(blocks int) string {
+	poll := p.Poll
+	if poll == "" {
+		poll = config.PollWakeup
+	}
+	return fmt.Sprintf("a lanad process, %d block(s), poll %s, copy mode, worker on the receive CPU", blocks, poll)
+}
+
+// Swapper implements LanadBackend: every period one transaction through
+// lanad's control API replaces each dummy with a fresh one (keeping state),
+// as InProcess does in the engine.
+func (Process) Swapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error {
+	lr := r.(*lanadReceiver)
+	return func(ctx context.Context) error {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for gen := 0; ; gen++ {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+			if err := lr.swap(ctx, gen); err != nil {
+				if ctx.Err() != nil {
+					return nil // the window ended during the request
+				}
+				return err
+			}
+			lr.swaps.Add(1)
+		}
+	}
+}
+
+// lanadReceiver is an rxbench.Receiver backed by a lanad process.
+type lanadReceiver struct {
+	bin       string
+	blocks    int
+	cpu       int
+	poll      string
+	dir       string // temporary: config, control socket
+	paceDir   string // lanad's bench.pace_dir, on bpffs
+	cmd       *exec.Cmd
+	log       bytes.Buffer  // lanad's stderr and stdout; read after done
+	done      chan struct{} // closed when lanad exited
+	waitErr   error         // lanad's exit; read after done
+	ns        netns.NsHandle
+	ifindex   int
+	cl        *client.Client
+	pace      *pace.Counter
+	swaps     atomic.Int64
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// paceSeq makes pace directories unique within the lab's process.
+var paceSeq atomic.Uint32
+
+func (l *lanadReceiver) Name() string { return fmt.Sprintf("lanad-%d", l.blocks) }
+
+// stack is the chain as lanad's stack: the names engineReceiver uses.
+func (l *lanadReceiver) stack() config.Stack {
+	e := engineReceiver{blocks: l.blocks}
+	names, types := e.chain()
+	var s config.Stack
+	for i := range names {
+		s.Blocks = append(s.Blocks, config.Block{Name: names[i], Type: types[i]})
+		if i > 0 {
+			s.Bindings = append(s.Bindings, config.Binding{Below: names[i-1], Above: names[i]})
+		}
+	}
+	s.Hook = names[0]
+	return s
+}
+
+// Setup implements rxbench.Receiver. It runs on rxbench's thread inside
+// the receiving namespace, and lanad is forked from that thread, so lanad
+// starts in that namespace while keeping the lab's mount namespace: the
+// pace pin lanad makes under /sys/fs/bpf is the one the lab opens (`ip
+// netns exec` would give lanad a private /sys, and its pin would be out of
+// the lab's sight).
+func (l *lanadReceiver) Setup(ifindex int) (err error) {
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, l.Close())
+		}
+	}()
+	if l.bin == "" {
+		return errors.New("lanad: no binary (see LocateLanad)")
+	}
+	nif, err := net.InterfaceByIndex(ifindex)
+	if err != nil {
+		return fmt.Errorf("receiving interface: %w", err)
+	}
+	l.ifindex = ifindex
+	if l.ns, err = netns.Get(); err != nil {
+		return fmt.Errorf("receiving namespace: %w", err)
+	}
+	if l.dir, err = os.MkdirTemp("", "lanabench-lanad-"); err != nil {
+		return err
+	}
+	l.paceDir = filepath.Join(pace.BPFFS, fmt.Sprintf("lanabench-%d-%d", os.Getpid(), paceSeq.Add(1)))
+	f := &config.File{
+		Interfaces: []config.Interface{{Name: nif.Name, Queues: config.Queues{List: []int{0}},
+			CPUs: []int{l.cpu}, Steering: "all", XSKMode: "copy"}},
+		Poll: l.poll, VectorSize: engVector, Frames: engFrameCount,
+		Bench: &config.Bench{PaceDir: l.paceDir},
+		Stack: l.stack(),
+	}
+	data, err := config.Marshal(f)
+	if err != nil {
+		return err
+	}
+	cfgPath, sock := filepath.Join(l.dir, "lanad.yaml"), filepath.Join(l.dir, "lanad.sock")
+	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
+		return err
+	}
+	l.cmd = exec.Command(l.bin, "--config", cfgPath, "--socket", sock, "--data-socket", "none")
+	l.cmd.Stdout, l.cmd.Stderr = &l.log, &l.log
+	// If the lab dies, lanad drains and detaches on its own.
+	l.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := l.cmd.Start(); err != nil {
+		l.cmd = nil
+		return fmt.Errorf("start lanad: %w", err)
+	}
+	l.done = make(chan struct{})
+	go func() { l.waitErr = l.cmd.Wait(); close(l.done) }()
+	l.cl = client.New(sock)
+	if err := l.ready(10 * time.Second); err != nil {
+		return err
+	}
+	if l.pace, err = pace.Open(filepath.Join(l.paceDir, "pace0")); err != nil {
+		return fmt.Errorf("lanad: %w", err)
+	}
+	return nil
+}
+
+// ready waits until lanad's control API answers, or lanad exits.
+func (l *lanadReceiver) ready(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_, err := l.cl.List(ctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-l.done:
+			return fmt.Errorf("lanad exited during start (%v): %s", l.waitErr, l.tail())
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("lanad did not answer within %v: %w: %s", timeout, err, l.tail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// tail is the end of lanad's log, once it exited.
+func (l *lanadReceiver) tail() string {
+	select {
+	case <-l.done:
+	default:
+		return "(lanad still running)"
+	}
+	s := strings.TrimSpace(l.log.String())
+	if len(s) > 2000 {
+		s = "..." + s[len(s)-2000:]
+	}
+	return s
+}
+
+// Swaps is the number of swap transactions lanad completed.
+func (l *lanadReceiver) Swaps() int64 { return l.swaps.Load() }
+
+func (l *lanadReceiver) PaceMap() *ebpf.Map { return l.pace.Map() }
+
+// Loop implements rxbench.Receiver: lanad's worker receives; the loop only
+// waits, and fails when lanad exits early.
+func (l *lanadReceiver) Loop(stop <-chan struct{}) error {
+	select {
+	case <-stop:
+		return nil
+	case <-l.done:
+		return fmt.Errorf("lanad exited (%v): %s", l.waitErr, l.tail())
+	}
+}
+
+// Consumed implements rxbench.Receiver: the worker's total, read from the
+// pinned pace map's memory.
+func (l *lanadReceiver) Consumed() (uint64, error) { return l.pace.Load(), nil }
+
+// Drops implements rxbench.Receiver: the socket's kernel drop counters from
+// lanad's stats.
+func (l *lanadReceiver) Drops() (rxbench.Drops, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := l.cl.Stats(ctx)
+	if err != nil {
+		return rxbench.Drops{}, fmt.Errorf("lanad stats: %w", err)
+	}
+	if len(st.Queues) != 1 {
+		return rxbench.Drops{}, fmt.Errorf("lanad stats: %d queues, want 1", len(st.Queues))
+	}
+	x := st.Queues[0].XDP
+	return rxbench.Drops{FillRingEmpty: x.RxFillRingEmptyDescs, RingFull: x.RxRingFull,
+		Other: x.RxDropped + x.RxInvalidDescs}, nil
+}
+
+// swap replaces every dummy with a fresh one, keeping state, in one
+// transaction; the new names alternate (the old instance's name stays).
+func (l *lanadReceiver) swap(ctx context.Context, gen int) error {
+	s := l.stack()
+	var verbs []api.Verb
+	for _, b := range s.Blocks {
+		if b.Type != "dummy" {
+			continue
+		}
+		nb := b.Name + "-" + string("ab"[gen%2])
+		verbs = append(verbs, api.Verb{Op: "add", Args: []string{nb, "dummy"}},
+			api.Verb{Op: "replace", Args: []string{b.Name, nb}})
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := l.cl.Transaction(ctx, verbs...); err != nil {
+		return fmt.Errorf("swap %d: %w", gen, err)
+	}
+	return nil
+}
+
+// Close implements rxbench.Receiver: SIGTERM, a kill after 2s, then checks
+// that lanad exited cleanly and left no XDP program on the interface, and
+// removes what the lab made.
+func (l *lanadReceiver) Close() error {
+	l.closeOnce.Do(func() { l.closeErr = l.close() })
+	return l.closeErr
+}
+
+func (l *lanadReceiver) close() error {
+	var errs []error
+	if l.pace != nil {
+		errs = append(errs, l.pace.Close())
+	}
+	if l.cl != nil {
+		l.cl.CloseIdle()
+	}
+	if l.cmd != nil {
+		select {
+		case <-l.done:
+			errs = append(errs, fmt.Errorf("lanad had exited (%v): %s", l.waitErr, l.tail()))
+		default:
+			l.cmd.Process.Signal(syscall.SIGTERM)
+			select {
+			case <-l.done:
+				if l.waitErr != nil {
+					errs = append(errs, fmt.Errorf("lanad exit: %v: %s", l.waitErr, l.tail()))
+				}
+			case <-time.After(2 * time.Second):
+				l.cmd.Process.Kill()
+				<-l.done
+				errs = append(errs, fmt.Errorf("lanad ignored SIGTERM for 2s; killed: %s", l.tail()))
+			}
+		}
+	}
+	if l.ns >= 0 {
+		errs = append(errs, l.checkDetached())
+		l.ns.Close()
+		l.ns = -1
+	}
+	if l.paceDir != "" {
+		if _, err := os.Stat(l.paceDir); err == nil {
+			errs = append(errs, fmt.Errorf("lanad left its pace directory %s; removed", l.paceDir))
+			os.RemoveAll(l.paceDir)
+		}
+	}
+	if l.dir != "" {
+		errs = append(errs, os.RemoveAll(l.dir))
+	}
+	return errors.Join(errs...)
+}
+
+// checkDetached fails when an XDP program is still attached to the
+// receiving interface.
+func (l *lanadReceiver) checkDetached() error {
+	h, err := netlink.NewHandleAt(l.ns)
+	if err != nil {
+		return fmt.Errorf("check xdp detached: %w", err)
+	}
+	defer h.Close()
+	link, err := h.LinkByIndex(l.ifindex)
+	if err != nil {
+		return fmt.Errorf("check xdp detached: %w", err)
+	}
+	if x := link.Attrs().Xdp; x != nil && (x.Attached || x.ProgId != 0) {
+		return fmt.Errorf("xdp program %d still attached to %s after lanad exited", x.ProgId, link.Attrs().Name)
+	}
+	return nil
+}
