@@ -20,9 +20,12 @@
 // # lanad rows
 //
 // The lanad rows come from a LanadBackend: whatever runs LANA's engine behind
-// a receiver. Until the lab drives a real lanad process, the backend runs the
-// engine in process and labels the rows "engine-N" instead of "lanad-N", so
-// that a table never claims a daemon measurement it did not make.
+// a receiver. Process runs the lanad daemon, one process per run, forked in
+// the receiving namespace and paced on the count it pins in bpffs
+// (config.Bench); LocateLanad finds or builds its binary. InProcess runs the
+// engine in the lab's process and labels the rows "engine-N" instead of
+// "lanad-N", so that a table never claims a daemon measurement it did not
+// make. Config.Lanad defaults to InProcess; lanabench lab defaults to Process.
 //
 // # Lifetimes and traps
 //
