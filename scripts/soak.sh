@@ -106,6 +106,9 @@ awk 'NR>1 {
 	printf "frames at the end: total %d = free %d + kernel %d + in_tx %d + held %d (max held during the run %d)\n", tot, free, kern, intx, held, hmax
 	printf "queue rx %d, engine drops %s, kernel rx_dropped %s\n", rx, drops, xd
 }' "$W/samples"
+echo "kernel socket counters: $(ctl stats --json | jq -c '.queues[0].xdp')"
+echo "xdp program: $(ctl stats --json | jq -c '.programs[0] | {redirected, not_steered, no_socket, short}')"
+echo "veth $IB rx drops (frames the kernel lost before XDP): $(ip -n $B -s -j link show $IB | jq '.[0].stats64.rx.dropped')"
 echo "counter 'count' (across $((i / 3)) replaces): $count"
 echo "reconfigurations: $ok applied, $bad failed"
 echo "lanad alive: $alive, ERROR lines in its log: $errors"
