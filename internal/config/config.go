@@ -204,7 +204,15 @@ func scalar(n ast.Node) (string, error) {
 // Parse reads a configuration from data, checks it (including the stack,
 // against the registered block types) and fills in defaults. Errors carry
 // "line N" and state the rule broken; they wrap ErrInvalid.
-func Parse(data []byte) (*File, error) {
+func Parse(data []byte) (_ *File, err error) {
+	// The YAML library panics on some malformed input (a tag on a
+	// sequence field, found by FuzzParse); lanad parses on SIGHUP, where
+	// a panic would kill it, so a panic is a refusal like any other.
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("yaml library failed on this input (%v): %w", v, ErrInvalid)
+		}
+	}()
 	file, err := parser.ParseBytes(data, 0)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", yaml.FormatError(err, false, false), ErrInvalid)
