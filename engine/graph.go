@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -285,7 +287,7 @@ func (g *Graph) pathUp(from, to string) []string {
 		if d.up != "" {
 			next = append(next, d.up)
 		}
-		for _, o := range sortedKeys(d.outs) {
+		for _, o := range slices.Sorted(maps.Keys(d.outs)) {
 			next = append(next, d.outs[o])
 		}
 		for _, m := range next {
@@ -369,7 +371,7 @@ func (g *Graph) Set(name string, opts Options) error {
 	g.retired = append(g.retired, d.inst)
 	d.inst, d.info, d.opts = b, info, merged
 	d.slot = d.slot.resized(info)
-	for _, k := range sortedKeys(opts) {
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
 		g.event(Event{Kind: EventOptionSet, Block: name, Key: k, Value: opts[k]}, name)
 	}
 	return nil
@@ -377,7 +379,7 @@ func (g *Graph) Set(name string, opts Options) error {
 
 // checkOutputs verifies that a replacement has every output d has bound.
 func checkOutputs(d *blockDesc, info Info) error {
-	for _, o := range sortedKeys(d.outs) {
+	for _, o := range slices.Sorted(maps.Keys(d.outs)) {
 		if !contains(info.Outputs, o) {
 			return fmt.Errorf("output %s bound to %s would vanish: %w", o, d.outs[o], ErrNoOutput)
 		}
@@ -466,7 +468,7 @@ func (g *Graph) Unsubscribe(a, b string) error {
 
 func (g *Graph) goingDown(d *blockDesc) {
 	to := make([]string, 0, len(d.subs))
-	for _, s := range sortedKeys(d.subs) {
+	for _, s := range slices.Sorted(maps.Keys(d.subs)) {
 		if s != d.name {
 			to = append(to, s)
 		}
@@ -485,7 +487,7 @@ func (g *Graph) event(ev Event, names ...string) {
 			}
 		}
 	}
-	g.events = append(g.events, pendingEvent{ev: ev, to: sortedKeys(set)})
+	g.events = append(g.events, pendingEvent{ev: ev, to: slices.Sorted(maps.Keys(set))})
 }
 
 // Verb is one control-plane operation: Op is add, rm, set, bind, unbind,
@@ -672,13 +674,4 @@ func contains(s []string, x string) bool {
 		}
 	}
 	return false
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

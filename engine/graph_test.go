@@ -2,6 +2,8 @@ package engine
 
 import (
 	"errors"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -134,7 +136,7 @@ func describe(g *Graph) string {
 	for _, n := range g.Names() {
 		bi, _ := g.Block(n)
 		b.WriteString(n + " " + bi.Type + " up=" + bi.Up + " down=" + bi.Down)
-		for _, o := range sortedKeys(bi.Outputs) {
+		for _, o := range slices.Sorted(maps.Keys(bi.Outputs)) {
 			b.WriteString(" " + o + "=" + bi.Outputs[o])
 		}
 		b.WriteString(" subs=" + strings.Join(bi.Subs, ","))

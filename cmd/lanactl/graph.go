@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -91,7 +93,7 @@ func writeTree(w io.Writer, l api.List, s api.Stats) {
 		if b.Up != "" {
 			kids = append(kids, child{b.Up, ""})
 		}
-		for _, o := range sortedKeys(b.Outputs) {
+		for _, o := range slices.Sorted(maps.Keys(b.Outputs)) {
 			if up := b.Outputs[o]; up != "" {
 				kids = append(kids, child{up, "[" + o + "] "})
 			}

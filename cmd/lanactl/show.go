@@ -2,7 +2,8 @@ package main
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 
 	"github.com/spf13/cobra"
 )
@@ -25,7 +26,7 @@ func showCmd() *cobra.Command {
 			fmt.Printf("block %s (%s)%s\n", d.Name, d.Type, map[bool]string{true: " [hooked]"}[d.Hooked])
 			fmt.Printf("  options:     %s\n", optString(d.Options))
 			fmt.Printf("  up:          %s\n  down:        %s\n", dash(d.Up), dash(d.Down))
-			for _, o := range sortedKeys(d.Outputs) {
+			for _, o := range slices.Sorted(maps.Keys(d.Outputs)) {
 				fmt.Printf("  output %-8s -> %s\n", o, dash(d.Outputs[o]))
 			}
 			if len(d.Subscribers) > 0 {
@@ -33,7 +34,7 @@ func showCmd() *cobra.Command {
 			}
 			s := d.Stats
 			fmt.Printf("  packets:     %d\n  bytes:       %d\n  vectors:     %d\n  ns/packet:   %.1f\n", s.Packets, s.Bytes, s.Vectors, s.NsPerPacket)
-			for _, r := range sortedKeys(s.Drops) {
+			for _, r := range slices.Sorted(maps.Keys(s.Drops)) {
 				fmt.Printf("  drops %-10s %d\n", r+":", s.Drops[r])
 			}
 			if s.Counted != nil {
@@ -42,13 +43,4 @@ func showCmd() *cobra.Command {
 			return nil
 		},
 	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

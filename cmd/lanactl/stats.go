@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -26,7 +28,7 @@ func statsCmd() *cobra.Command {
 			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 			defer tw.Flush()
 			fmt.Fprintln(tw, "BLOCK\tPACKETS\tBYTES\tVECTORS\tDROPS\tNS/PKT\t")
-			for _, n := range sortedKeys(s.Blocks) {
+			for _, n := range slices.Sorted(maps.Keys(s.Blocks)) {
 				b := s.Blocks[n]
 				var drops uint64
 				for _, d := range b.Drops {

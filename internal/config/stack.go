@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 
 	"github.com/lana-net/lana/engine"
@@ -31,7 +32,7 @@ func Snapshot(g *engine.Graph) Stack {
 			s.Bindings = append(s.Bindings, Binding{Below: n, Above: bi.Up})
 			implied[[2]string{n, bi.Up}], implied[[2]string{bi.Up, n}] = true, true
 		}
-		for _, o := range sortedKeys(bi.Outputs) {
+		for _, o := range slices.Sorted(maps.Keys(bi.Outputs)) {
 			if up := bi.Outputs[o]; up != "" {
 				s.Bindings = append(s.Bindings, Binding{Below: n + ":" + o, Above: up})
 				implied[[2]string{n, up}], implied[[2]string{up, n}] = true, true
@@ -164,14 +165,5 @@ func Diff(cur, want Stack) []engine.Verb {
 	if want.Hook != "" && (want.Hook != cur.Hook || gone[want.Hook]) {
 		verb("hook", want.Hook)
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
