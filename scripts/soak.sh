@@ -63,11 +63,11 @@ sample() { # t rss_kb goroutines rx held free kernel intx total drops_json xdp_r
 	st=$(ctl stats --json)
 	rss=$(awk '/VmRSS/ {print $2}' /proc/$LANAD/status)
 	gor=$(ip netns exec $B curl -s 127.0.0.1:9464/metrics | awk '$1=="go_goroutines" {print $2}')
-	echo "$1 $rss $gor $(echo "$st" | jq -r '.queues[0] | "\(.rx_packets) \(.frames.held) \(.frames.free) \(.frames.kernel) \(.frames.in_tx) \(.frames.total) \(.drops // {} | tostring) \(.xdp.rx_dropped)"')"
+	echo "$1 $rss $gor $(echo "$st" | jq -r '.queues[0] | "\(.rx_packets) \(.frames.held) \(.frames.free + (.frames.spare // 0)) \(.frames.kernel) \(.frames.in_tx) \(.frames.total) \(.drops // {} | tostring) \(.xdp.rx_dropped)"')"
 }
 
 echo "soak: $SECS s, generator $MODE, lanad pid $LANAD, work dir $W"
-echo "t_s rss_kb goroutines rx_packets held free kernel in_tx total drops xdp_rx_dropped" | tee "$W/samples"
+echo "t_s rss_kb goroutines rx_packets held free+spare kernel in_tx total drops xdp_rx_dropped" | tee "$W/samples"
 ok=0 bad=0 i=0
 start=$(date +%s)
 end=$((start + SECS))
