@@ -203,8 +203,8 @@ type QueueStats struct {
 	Swaps     uint64            `json:"swaps"`
 	Drops     map[string]uint64 `json:"drops,omitempty"`
 	XDP       XDPStats          `json:"xdp"`
-	// Frames says where the queue's UMEM frames are; Free + Kernel + InTX
-	// + Held always equals Total, and a leak shows as Held (or Free)
+	// Frames says where the queue's UMEM frames are; Free + Spare + Kernel
+	// + InTX + Held always equals Total, and a leak shows as Held (or Free)
 	// drifting while traffic is steady.
 	Frames Frames `json:"frames"`
 	// Thread is the worker's OS thread id once it received a vector, for
@@ -216,6 +216,7 @@ type QueueStats struct {
 type Frames struct {
 	Total  int `json:"total"`
 	Free   int `json:"free"`
+	Spare  int `json:"spare"` // waiting for applications' and TAPs' sends (engine Port.Alloc)
 	Kernel int `json:"kernel"`
 	InTX   int `json:"in_tx"`
 	Held   int `json:"held"`

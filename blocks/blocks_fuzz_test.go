@@ -175,7 +175,7 @@ func FuzzEthFrames(f *testing.F) {
 			t.Fatalf("tee: %d clones (%d failed), clone counter %d, for %d frames", clones, failed, cl, want[outV])
 		}
 		fc := w.Stats().Frames
-		if rx := after.rx - before.rx; rx != uint64(delivered) || fc.Held != 0 || fc.InTX != 0 || fc.Free+fc.Kernel != fc.Total {
+		if rx := after.rx - before.rx; rx != uint64(delivered) || fc.Held != 0 || fc.InTX != 0 || fc.Free+fc.Spare+fc.Kernel != fc.Total {
 			t.Fatalf("received %d of %d; frames %+v", rx, delivered, fc)
 		}
 		if u := after.unbound - before.unbound; u != want[outIP]+want[outRest]+clones+want[outV] {

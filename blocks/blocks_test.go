@@ -195,7 +195,7 @@ func TestEthEgressTransmits(t *testing.T) {
 	}
 	r.w.RunOnce()
 	s := r.w.Stats()
-	if s.TxPackets != 1 || s.Frames.InTX != 0 || s.Frames.Held != 0 || s.Frames.Free+s.Frames.Kernel != s.Frames.Total {
+	if s.TxPackets != 1 || s.Frames.InTX != 0 || s.Frames.Held != 0 || s.Frames.Free+s.Frames.Spare+s.Frames.Kernel != s.Frames.Total {
 		t.Fatalf("stats %+v", s)
 	}
 }
@@ -234,7 +234,7 @@ func TestTeeClones(t *testing.T) {
 	if made, failed := tb.(*blocks.Tee).Counts(); made != 300 || failed != 0 {
 		t.Fatalf("tee made %d failed %d", made, failed)
 	}
-	if s := r.w.Stats(); s.Frames.Free+s.Frames.Kernel != s.Frames.Total {
+	if s := r.w.Stats(); s.Frames.Free+s.Frames.Spare+s.Frames.Kernel != s.Frames.Total {
 		t.Fatalf("frames %+v: clones leaked", s.Frames)
 	}
 }

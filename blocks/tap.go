@@ -14,7 +14,6 @@ import (
 // TAP sizing.
 const (
 	tapQueue     = 256 // frames waiting to be written to the TAP
-	tapStock     = 32  // UMEM frames stocked per worker for TAP -> wire
 	tapSendOff   = 256 // data offset of a frame read from the TAP (headroom below it)
 	tapCarrierDt = 250 * time.Millisecond
 )
@@ -35,42 +34,49 @@ type TAPCounts struct {
 	// TxForeign frames read from the TAP were dropped: not the vlink's
 	// ethertype (the kernel's own chatter: IPv6 ND, LLDP...).
 	TxForeign uint64
-	// TxNoFrame frames read from the TAP were dropped: no UMEM frame was
-	// stocked (the vlink has not yet run on any worker, or sent too fast).
+	// TxNoFrame frames read from the TAP were dropped: no worker had a
+	// spare UMEM frame (engine.Port.Alloc; the TAP sent faster than the
+	// workers recycle frames), or the frame was longer than a UMEM frame
+	// holds after the headroom.
 	TxNoFrame uint64
 	// TxQueueFull frames read from the TAP were dropped: the worker's
 	// hand-off queue was full.
 	TxQueueFull uint64
 }
 
-// stocked is a UMEM frame a worker handed to the TAP (engine.Vector.Take).
-type stocked struct {
+// umemFrame is a UMEM frame of a worker, allocated with engine.Port.Alloc.
+type umemFrame struct {
 	addr  uint64
-	frame []byte
+	frame []byte // nil: none
 }
 
 // tapLink is a vlink's TAP device and its two goroutines: the writer
 // empties queue into the device; the reader reads frames the kernel sends
-// out of the device, copies each into a stocked UMEM frame and hands it to
+// out of the device, copies each into a UMEM frame it allocates from a
+// worker (engine.Port.Alloc, round-robin over the workers) and hands it to
 // the vlink's egress path with engine.Port.Send. It is shared by the vlink
 // instances that replace one another (refs), and closed by the last.
 //
-// Workers touch only free, queue and pools (channels, non-blocking, no
+// Workers touch only free and queue (channels, non-blocking, no
 // allocation); everything else is the TAP goroutines' or the control
 // plane's.
 type tapLink struct {
 	name, dev string
-	port      uint16
+	vport     uint16 // the vlink port
 	mtu       int
 	etherType uint16
 
-	d     *tapDevice
-	free  chan []byte // empty buffers for received frames
-	queue chan []byte // received frames to write to the device
-	pools []chan stocked
-
-	send     func(worker int, addr uint64, off, length uint32) error
-	giveBack func(worker int, addr uint64) error
+	d       *tapDevice
+	free    chan []byte // empty buffers for received frames
+	queue   chan []byte // received frames to write to the device
+	port    engine.Port // the vlink's: Alloc, Send, Free
+	workers int
+	// kept holds, per worker, a frame allocated but not sent (the frame
+	// read was too long for it, or the worker's hand-off queue was full):
+	// the reader's next frame for that worker uses it rather than Free,
+	// which would meet the same full queue. Reader goroutine only; given
+	// back by release after the reader stopped.
+	kept []umemFrame
 
 	mu   sync.Mutex // guards refs
 	refs int
@@ -83,8 +89,8 @@ type tapLink struct {
 }
 
 // Connect gives the vlink what its TAP device needs from the engine: a
-// Port to send the frames read from the TAP down its egress path and
-// Worker.Release to give back stocked frames; it then creates the TAP
+// Port to allocate UMEM frames for the frames read from the TAP and send
+// them down its egress path; it then creates the TAP
 // device (in the calling thread's network namespace). Without tap, or when
 // the TAP was adopted from the replaced instance, it does nothing. lanad
 // calls it after every successful transaction; a vlink whose Connect was
@@ -97,9 +103,9 @@ func (l *VLink) Connect(e *engine.Engine, name string) error {
 	if err != nil {
 		return fmt.Errorf("vlink %s: %w", name, err)
 	}
-	t := &tapLink{name: l.tapName, dev: l.dev, port: l.port, mtu: l.mtu, etherType: l.etherType,
+	t := &tapLink{name: l.tapName, dev: l.dev, vport: l.port, mtu: l.mtu, etherType: l.etherType,
 		free: make(chan []byte, tapQueue), queue: make(chan []byte, tapQueue),
-		send: port.Send, giveBack: func(w int, a uint64) error { return e.Worker(w).Release(a) },
+		port: port, workers: e.Workers(), kept: make([]umemFrame, e.Workers()),
 		refs: 1, stop: make(chan struct{})}
 	t.d, err = openTAP(l.tapName, l.mtu)
 	if err != nil {
@@ -115,10 +121,6 @@ func (l *VLink) Connect(e *engine.Engine, name string) error {
 	for range tapQueue {
 		t.free <- make([]byte, 0, l.mtu+ethHeaderLen+2*vlanTagLen)
 	}
-	t.pools = make([]chan stocked, l.workers)
-	for i := range t.pools {
-		t.pools[i] = make(chan stocked, tapStock)
-	}
 	t.wg.Add(3)
 	go t.writer()
 	go t.reader()
@@ -129,7 +131,7 @@ func (l *VLink) Connect(e *engine.Engine, name string) error {
 
 // same reports whether vlink l would make the same TAP device as t.
 func (t *tapLink) same(l *VLink) bool {
-	return t.name == l.tapName && t.dev == l.dev && t.port == l.port && t.mtu == l.mtu && len(t.pools) == l.workers
+	return t.name == l.tapName && t.dev == l.dev && t.vport == l.port && t.mtu == l.mtu && t.workers == l.workers
 }
 
 func (t *tapLink) acquire() {
@@ -139,7 +141,7 @@ func (t *tapLink) acquire() {
 }
 
 // release drops one instance's share; the last closes the device, stops
-// the goroutines and gives the stocked frames back to their workers.
+// the goroutines and gives a kept frame back to its worker.
 func (t *tapLink) release() error {
 	t.mu.Lock()
 	t.refs--
@@ -151,29 +153,15 @@ func (t *tapLink) release() error {
 	close(t.stop)
 	err := t.d.Close()
 	t.wg.Wait()
-	for w, p := range t.pools {
-		for len(p) > 0 {
-			s := <-p
-			err = errors.Join(err, t.giveBack(w, s.addr))
+	for w, k := range t.kept {
+		if k.frame != nil {
+			err = errors.Join(err, t.port.Free(w, k.addr))
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("close tap %s: %w", t.name, err)
 	}
 	return nil
-}
-
-// stock tops up the calling worker's pool of frames for the reader. Called
-// by workers from Process.
-func (t *tapLink) stock(v *engine.Vector) {
-	p := t.pools[v.Worker]
-	for len(p) < cap(p) {
-		addr, f, ok := v.Take()
-		if !ok {
-			return
-		}
-		p <- stocked{addr: addr, frame: f} // only this worker fills p: never blocks
-	}
 }
 
 // deliver queues a copy of frame d for the device; false when no buffer is
@@ -232,17 +220,17 @@ func (t *tapLink) reader() {
 			t.txForeign.Add(1)
 			continue
 		}
-		w, s, ok := t.take(&next)
+		w, s, ok := t.alloc(&next)
 		if !ok || n > len(s.frame)-tapSendOff {
 			if ok {
-				t.putBack(w, s)
+				t.kept[w] = s
 			}
 			t.txNoFrame.Add(1)
 			continue
 		}
 		copy(s.frame[tapSendOff:], f)
-		if err := t.send(w, s.addr, tapSendOff, uint32(n)); err != nil {
-			t.putBack(w, s)
+		if err := t.port.Send(w, s.addr, tapSendOff, uint32(n)); err != nil {
+			t.kept[w] = s
 			t.txQueFull.Add(1)
 			continue
 		}
@@ -250,23 +238,22 @@ func (t *tapLink) reader() {
 	}
 }
 
-// take picks a stocked frame, round-robin over the workers.
-func (t *tapLink) take(next *int) (int, stocked, bool) {
-	for k := range len(t.pools) {
-		w := (*next + k) % len(t.pools)
-		select {
-		case s := <-t.pools[w]:
-			*next = w + 1
-			return w, s, true
-		default:
+// alloc picks a frame, round-robin over the workers: a kept one first,
+// else a fresh one from the worker's spare ring. Reader only.
+func (t *tapLink) alloc(next *int) (int, umemFrame, bool) {
+	for k := range t.workers {
+		w := (*next + k) % t.workers
+		s := t.kept[w]
+		if s.frame != nil {
+			t.kept[w] = umemFrame{}
+		} else if s.addr, s.frame, _ = t.port.Alloc(w); s.frame == nil {
+			continue
 		}
+		*next = w + 1
+		return w, s, true
 	}
-	return 0, stocked{}, false
+	return 0, umemFrame{}, false
 }
-
-// putBack gives an unused frame back to its worker (not to the pool: only
-// the worker fills its pool, so its sends never block).
-func (t *tapLink) putBack(w int, s stocked) { t.giveBack(w, s.addr) }
 
 // carrier makes the TAP's carrier follow the root device's (index dev,
 // polled), or keeps it on without a root device.

@@ -142,7 +142,7 @@ func (r *vethRig) check(t *testing.T, n, lostPackets, lostBytes uint64) {
 		t.Errorf("engine drops %v: want only the chain's end, unbound=%d", ws.Drops, n)
 	}
 	f := ws.Frames
-	if f.Free+f.Kernel+f.InTX+f.Held != f.Total || f.Held != 0 || f.InTX != 0 {
+	if f.Free+f.Spare+f.Kernel+f.InTX+f.Held != f.Total || f.Held != 0 || f.InTX != 0 {
 		t.Errorf("frame accounting %+v: every frame must be free or with the kernel", f)
 	}
 	b, err := r.eng.Instance("count")

@@ -186,9 +186,6 @@ func (l *VLink) Port() uint16 { return l.port }
 // Process decapsulates (ingress) or encapsulates (egress) v.
 func (l *VLink) Process(v *engine.Vector) {
 	t := l.tap.Load()
-	if t != nil {
-		t.stock(v)
-	}
 	if v.Dir == engine.Egress {
 		l.egress(v)
 		return

@@ -175,7 +175,7 @@ func TestBlockPanicForwardsAround(t *testing.T) {
 	if st, _ := r.failed(t); st.Panics != 2 || st.Failed == "" {
 		t.Fatalf("replacement's panic: %+v", st)
 	}
-	if fc := r.w.Stats().Frames; fc.Held != 0 || fc.InTX != 0 || fc.Free+fc.Kernel != fc.Total {
+	if fc := r.w.Stats().Frames; fc.Held != 0 || fc.InTX != 0 || fc.Free+fc.Spare+fc.Kernel != fc.Total {
 		t.Fatalf("frames %+v", fc)
 	}
 }
@@ -194,7 +194,7 @@ func TestBlockPanicFrames(t *testing.T) {
 		t.Fatalf("count saw %d, want 20 (21 sent, 1 consumed)", got)
 	}
 	fc := r.w.Stats().Frames
-	if fc.Held != 1 || fc.Free+fc.Kernel+fc.Held != fc.Total {
+	if fc.Held != 1 || fc.Free+fc.Spare+fc.Kernel+fc.Held != fc.Total {
 		t.Fatalf("frames %+v: want one held, none lost", fc)
 	}
 	b, _ := r.e.Instance("boom")
@@ -204,7 +204,7 @@ func TestBlockPanicFrames(t *testing.T) {
 		}
 	}
 	r.w.RunOnce()
-	if fc := r.w.Stats().Frames; fc.Held != 0 || fc.Free+fc.Kernel != fc.Total {
+	if fc := r.w.Stats().Frames; fc.Held != 0 || fc.Free+fc.Spare+fc.Kernel != fc.Total {
 		t.Fatalf("after release: %+v", fc)
 	}
 }

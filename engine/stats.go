@@ -114,7 +114,7 @@ type queueCounters struct {
 	received atomic.Uint64 // frames taken from the RX ring, ever
 	sent     atomic.Uint64 // frames given to the TX ring, ever
 	complete atomic.Uint64 // frames taken from the completion ring, ever
-	consumed atomic.Uint64 // frames handed to blocks (VerdictConsumed), ever
+	consumed atomic.Uint64 // frames handed to blocks (VerdictConsumed), ever; Port.Alloc's count is the spare ring's head
 	released atomic.Uint64 // frames given back by owners, ever
 	_        [cacheLine]byte
 }
@@ -129,22 +129,29 @@ type QueueStats struct {
 	Frames FrameCounts
 }
 
-// FrameCounts tell where a worker's frames are. Free + Kernel + InTX + Held
-// always equals Total; a leak shows as a frame missing from the rings the
-// test can inspect while these counters still balance.
+// FrameCounts tell where a worker's frames are. Free + Spare + Kernel +
+// InTX + Held always equals Total (read while the worker is quiet; a
+// snapshot of a running worker can be off by the frames moving); a leak
+// shows as a frame missing from the rings the test can inspect while these
+// counters still balance.
 type FrameCounts struct {
 	Total int
 	// Free frames are on the worker's free list.
 	Free int
+	// Spare frames wait in the worker's spare ring for Port.Alloc.
+	Spare int
 	// Kernel frames are in the fill or RX ring (given by Refill, not yet Received).
 	Kernel int
 	// InTX frames are in the TX or completion ring.
 	InTX int
-	// Held frames were consumed by blocks and not yet released.
+	// Held frames were consumed by blocks or taken with Port.Alloc, and
+	// not yet released, freed or sent.
 	Held int
 }
 
-func (q *queueCounters) stats(total int) QueueStats {
+// stats reads the counters; spare and allocated come from the spare ring
+// (frames in it now, frames taken from it ever).
+func (q *queueCounters) stats(total int, spare, allocated uint64) QueueStats {
 	s := QueueStats{
 		RxPackets: q.rxPackets.Load(), RxBytes: q.rxBytes.Load(), TxPackets: q.txPackets.Load(),
 		Vectors: q.vectors.Load(), Idle: q.idle.Load(), Polls: q.polls.Load(), Swaps: q.swaps.Load(),
@@ -160,7 +167,8 @@ func (q *queueCounters) stats(total int) QueueStats {
 		Free:   int(q.free.Load()),
 		Kernel: int(q.refilled.Load() - q.received.Load()),
 		InTX:   int(q.sent.Load() - q.complete.Load()),
-		Held:   int(q.consumed.Load() - q.released.Load()),
+		Spare:  int(spare),
+		Held:   int(q.consumed.Load() + allocated - q.released.Load()),
 	}
 	return s
 }

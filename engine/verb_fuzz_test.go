@@ -198,7 +198,7 @@ func FuzzGraphApply(f *testing.F) {
 			w.RunOnce()
 			q.DrainTX(nil)
 			w.RunOnce()
-			if fc := w.Stats().Frames; fc.Held != 0 || fc.InTX != 0 || fc.Free+fc.Kernel != fc.Total {
+			if fc := w.Stats().Frames; fc.Held != 0 || fc.InTX != 0 || fc.Free+fc.Spare+fc.Kernel != fc.Total {
 				t.Fatalf("after %q: frames %+v", tx, fc)
 			}
 		}

@@ -67,6 +67,12 @@ type WorkerConfig struct {
 	// HandoffSize is the capacity of the lock-free queue through which other
 	// goroutines hand frames to the worker; a power of two (default 1024).
 	HandoffSize int
+	// Spare is the capacity of the ring of free frames the worker keeps for
+	// other goroutines (Port.Alloc); a power of two (default 64). The
+	// worker fills it at start and tops it up (with frames beyond Reserve,
+	// before the fill ring gets them) whenever it falls below half. Its
+	// frames are not available to the kernel for receiving.
+	Spare int
 	// OnVector, when set, is called by the worker once per received vector,
 	// after the vector went through the graph and its frames are back in
 	// the fill ring (or on their way out), with the worker's running total
@@ -101,6 +107,7 @@ type Worker struct {
 	_    [cacheLine]byte
 
 	handoff *mpsc
+	spare   *spareRing
 	ctr     queueCounters
 
 	running sync.Mutex // held while Run executes
@@ -111,19 +118,22 @@ type Worker struct {
 	fmask   uint64
 	total   int
 
-	g        *compiled
-	vsize    int
-	free     []uint64 // free frame bases (stack)
-	rx       []Desc
-	tx       []Desc
-	comp     []uint64
-	vecs     []*Vector
-	targets  [][]int32    // per level scratch: target node of each packet
-	txOut    int          // frames in TX + completion rings
-	onVector func(uint64) // cfg.OnVector, next to the fields step reads
-	lastGen  uint64       // generation of the last graph used, for the swaps counter
-	nvec     uint64
-	drops    [numQueueDrops]uint64
+	g         *compiled
+	vsize     int
+	free      []uint64 // free frame bases (stack)
+	rx        []Desc
+	tx        []Desc
+	comp      []uint64
+	vecs      []*Vector
+	targets   [][]int32    // per level scratch: target node of each packet
+	txOut     int          // frames in TX + completion rings
+	spareLow  uint64       // top the spare ring up below this many frames
+	spareTail uint64       // spare.tail's value; the worker is its only writer
+	handed    int          // frames taken from the hand-off queue in the last step
+	onVector  func(uint64) // cfg.OnVector, next to the fields step reads
+	lastGen   uint64       // generation of the last graph used, for the swaps counter
+	nvec      uint64
+	drops     [numQueueDrops]uint64
 }
 
 func newWorker(e *Engine, idx, vsize int, cfg WorkerConfig) (*Worker, error) {
@@ -157,8 +167,15 @@ func newWorker(e *Engine, idx, vsize int, cfg WorkerConfig) (*Worker, error) {
 	if cfg.HandoffSize&(cfg.HandoffSize-1) != 0 {
 		return nil, fmt.Errorf("worker %d: handoff size %d: must be a power of two: %w", idx, cfg.HandoffSize, ErrConfig)
 	}
+	if cfg.Spare <= 0 {
+		cfg.Spare = 64
+	}
+	if cfg.Spare&(cfg.Spare-1) != 0 {
+		return nil, fmt.Errorf("worker %d: spare size %d: must be a power of two: %w", idx, cfg.Spare, ErrConfig)
+	}
 	w := &Worker{idx: idx, e: e, cfg: cfg, q: cfg.Queue, umem: cfg.UMEM, fsize: fs, fmask: uint64(fs - 1),
-		total: len(cfg.Frames), vsize: vsize, handoff: newMPSC(cfg.HandoffSize), onVector: cfg.OnVector}
+		total: len(cfg.Frames), vsize: vsize, handoff: newMPSC(cfg.HandoffSize), onVector: cfg.OnVector,
+		spare: newSpareRing(cfg.Spare), spareLow: uint64(cfg.Spare / 2)}
 	w.seen.Store(parked)
 	w.free = make([]uint64, 0, len(cfg.Frames))
 	w.free = append(w.free, cfg.Frames...)
@@ -172,6 +189,7 @@ func newWorker(e *Engine, idx, vsize int, cfg WorkerConfig) (*Worker, error) {
 		w.vecs[i].Worker = idx
 		w.targets[i] = make([]int32, vsize)
 	}
+	w.topUp() // Alloc works before the worker first runs
 	w.ctr.free.Store(uint64(len(w.free)))
 	return w, nil
 }
@@ -180,7 +198,12 @@ func newWorker(e *Engine, idx, vsize int, cfg WorkerConfig) (*Worker, error) {
 func (w *Worker) Index() int { return w.idx }
 
 // Stats returns the worker's queue counters; safe from any goroutine.
-func (w *Worker) Stats() QueueStats { return w.ctr.stats(w.total) }
+func (w *Worker) Stats() QueueStats {
+	// head before tail: tail only grows and is never behind head, so
+	// Spare is never negative.
+	taken := w.spare.head.Load()
+	return w.ctr.stats(w.total, w.spare.tail.Load()-taken, taken)
+}
 
 // Release gives a consumed frame (by its base or any address inside it)
 // back to the worker. Safe from any goroutine; ErrQueueFull when the
@@ -218,7 +241,7 @@ func (w *Worker) Run() error {
 			w.publish()
 			return nil
 		}
-		if w.step() > 0 {
+		if w.step() > 0 || w.handed > 0 {
 			empty = 0
 			continue
 		}
@@ -227,6 +250,7 @@ func (w *Worker) Run() error {
 		if w.cfg.Mode == PollBusy || w.cfg.Mode == PollAdaptive && empty < w.cfg.Spin {
 			continue
 		}
+		w.beforeSleep()
 		w.park()
 		add(&w.ctr.polls, 1)
 		w.q.Poll(w.cfg.PollTimeout)
@@ -244,6 +268,20 @@ func (w *Worker) RunOnce() int {
 	n := w.step()
 	w.park()
 	return n
+}
+
+// beforeSleep reaps completions and tops up the spare ring, so that
+// allocators find frames while the worker sleeps in Poll (it cannot wake
+// it: Alloc refuses instead of waiting).
+func (w *Worker) beforeSleep() {
+	if w.txOut > 0 {
+		w.complete()
+	}
+	if w.spareTail-w.spare.head.Load() < uint64(len(w.spare.cells)) {
+		w.topUp()
+	}
+	w.refill()
+	w.publish()
 }
 
 // park drops the worker's graph reference (quiescent until unpark).
@@ -307,6 +345,9 @@ func (w *Worker) step() int {
 	if len(w.tx) > 0 {
 		w.flushTX()
 	}
+	if w.spareTail-w.spare.head.Load() < w.spareLow {
+		w.topUp()
+	}
 	w.refill()
 	w.publish()
 	if n > 0 && w.onVector != nil {
@@ -369,6 +410,7 @@ func (w *Worker) flushTX() {
 // the free list, sends start down their block's egress path.
 func (w *Worker) drainHandoff() {
 	h, ok := w.handoff.pop()
+	w.handed = 0
 	if !ok {
 		return
 	}
@@ -390,7 +432,8 @@ func (w *Worker) drainHandoff() {
 		}
 		v.Pkts = v.Pkts[:0]
 	}
-	for n := 0; ok && n < len(w.handoff.cells); n++ {
+	n := 0
+	for ; ok && n < len(w.handoff.cells); n++ {
 		if h.slot < 0 {
 			w.free = append(w.free, h.addr)
 			add(&w.ctr.released, 1)
@@ -407,6 +450,7 @@ func (w *Worker) drainHandoff() {
 		h, ok = w.handoff.pop()
 	}
 	flush()
+	w.handed = n
 }
 
 // freeFrame puts a frame on the free list.

@@ -22,10 +22,6 @@ const (
 	DefaultSnap = 2048
 	// MaxSnap bounds the snap option.
 	MaxSnap = 65535
-	// DefaultPool is the number of frames kept per worker for egress.
-	DefaultPool = 64
-	// MaxPool bounds the pool option.
-	MaxPool = 4096
 )
 
 // Drop reasons, in Info().Reasons order (sink mode only).
@@ -37,29 +33,28 @@ const (
 
 // Block is the socket-export block.
 //
-// Options (queue, snap, pool and tap are fixed when the block is added):
+// Options (queue, snap and tap are fixed when the block is added):
 //   - queue=256   per-worker ingress queue depth in frames, a power of two
 //     from 1 to 65536.
 //   - snap=2048   most bytes copied per frame (1..65535).
-//   - pool=64     frames kept per worker for the application's sends
-//     (0..4096; 0: receive only).
 //   - tap=false   true: copy frames in both directions and let them
 //     continue (what captures use); false (sink): ingress frames end here.
 //
 // Outputs: none. Verdicts, sink mode: ingress frames are freed (drop reason
-// "delivered", "queue-full" or "no-client") or kept for the egress pool
-// (consumed); egress frames (the application's) continue down. Tap mode:
-// always continue. Drop reasons: "delivered", "queue-full", "no-client".
+// "delivered", "queue-full" or "no-client"); egress frames (the
+// application's, in UMEM frames from engine.Port.Alloc) continue down. Tap
+// mode: always continue. Drop reasons: "delivered", "queue-full",
+// "no-client".
 // Counters: Export().Stats().
 type Block struct {
-	queue, snap, pool int
-	tap               bool
+	queue, snap int
+	tap         bool
 
 	x       *Export // shared with the client; moves to a replacing instance
 	adopted bool    // x was taken by a replacing instance; Close leaves it
 }
 
-// Configure parses queue, snap, pool and tap, reporting every error.
+// Configure parses queue, snap and tap, reporting every error.
 func (b *Block) Configure(opts engine.Options) error {
 	p := engine.NewOptionParser(opts)
 	b.queue = int(p.Uint("queue", DefaultQueue, 1, MaxQueue))
@@ -67,7 +62,6 @@ func (b *Block) Configure(opts engine.Options) error {
 		p.Fail("queue", opts["queue"], "must be a power of two")
 	}
 	b.snap = int(p.Uint("snap", DefaultSnap, 1, MaxSnap))
-	b.pool = int(p.Uint("pool", DefaultPool, 0, MaxPool))
 	b.tap = p.Bool("tap", false)
 	return p.Err()
 }
@@ -77,18 +71,14 @@ func (b *Block) Info() engine.Info {
 	return engine.Info{Reasons: []string{"delivered", "queue-full", "no-client"}}
 }
 
-// Start allocates the per-worker queues and pools.
+// Start allocates the per-worker queues.
 func (b *Block) Start(env engine.Env) error {
-	pool := b.pool
-	if b.tap {
-		pool = 0
-	}
-	b.x = newExport(env.Name, env.Workers, b.queue, b.snap, pool, b.tap)
+	b.x = newExport(env.Name, env.Workers, b.queue, b.snap, b.tap)
 	return nil
 }
 
 // TakeState adopts the replaced block's Export by reference, so an attached
-// client keeps its queues, pool and counters across set and replace.
+// client keeps its queues and counters across set and replace.
 func (b *Block) TakeState(old engine.Block) {
 	if o, ok := old.(*Block); ok && len(o.x.lanes) == len(b.x.lanes) {
 		b.x = o.x
@@ -120,8 +110,7 @@ func (b *Block) Process(v *engine.Vector) {
 		return
 	}
 	head, tail := ln.head.Load(), ln.tail.Load()
-	phead, ptail := ln.phead.Load(), ln.ptail.Load()
-	depth, psize := uint64(len(ln.slots)), uint64(len(ln.pool))
+	depth := uint64(len(ln.slots))
 	now := time.Now().UnixNano()
 	var full uint64
 	for i := range v.Pkts {
@@ -133,17 +122,9 @@ func (b *Block) Process(v *engine.Vector) {
 		}
 		ln.put(tail, now, p, engine.Ingress, x.snap)
 		tail++
-		if ptail-phead < psize {
-			d := p.Data()
-			ln.pool[ptail%psize] = poolFrame{addr: p.Addr, off: uint32(p.Offset()), buf: d[:cap(d)]}
-			ptail++
-			v.Consume(i)
-		} else {
-			v.Drop(i, dropDelivered)
-		}
+		v.Drop(i, dropDelivered)
 	}
 	ln.tail.Store(tail) // publishes the slots to the reader
-	ln.ptail.Store(ptail)
 	add(&ln.delivered, n-full)
 	add(&ln.queueFull, full)
 	if full < n {
@@ -178,7 +159,7 @@ func (b *Block) tapVector(x *Export, ln *lane, v *engine.Vector) {
 	}
 }
 
-// Close gives the pooled frames back and tells the client, unless a
+// Close gives kept frames back and tells the client, unless a
 // replacing instance adopted the Export.
 func (b *Block) Close() error {
 	if b.adopted || b.x == nil {

@@ -14,28 +14,31 @@
 // empties the rings (Export.Next).
 //
 // Egress: an application's frame needs a UMEM frame of the worker that will
-// send it. The engine hands frames out only to blocks that consume them, so
-// in sink mode the block keeps up to `pool` of the frames it has already
-// copied (VerdictConsumed) in a per-worker pool instead of freeing them;
-// Export.Send takes one, copies the application's bytes into it and hands it
-// to the worker through engine.Port.Send, which walks the egress chain. An
-// application therefore sends as many frames as it received, plus the pool,
-// in the long run; request/response services (echo, chat) never notice.
-// Send reports ErrNoFrame when the pool is empty.
+// send it. Export.Send allocates one from a worker's spare ring
+// (engine.Port.Alloc; round-robin over the workers), copies the
+// application's bytes into it after xsk.PacketHeadroom bytes of headroom
+// and hands it to that worker through engine.Port.Send, which walks the
+// egress chain. Sending needs no received traffic: a send-only application
+// sends as fast as the workers recycle frames (the spare ring holds
+// engine.WorkerConfig.Spare frames per worker and is topped up between
+// vectors and before a worker sleeps). Send reports ErrNoFrame when no
+// worker has a spare frame at that moment; the caller retries later. A
+// frame Send allocated but could not hand over (full hand-off queue, too
+// long a frame) is kept for the next Send to that worker.
 //
 // # Lifetimes
 //
 // An Export is created at the block's Start and moves by reference to the
 // instance that replaces the block with state (set, replace); replace-drop
-// and rm close it: pooled frames go back to their workers (Worker.Release),
-// Done is closed and the client gets ErrClosed. Sizes (queue, snap, pool)
-// are fixed when the block is added; set keeps the running sizes.
+// and rm close it: kept frames go back to their workers (engine.Port.Free),
+// Done is closed and the client gets ErrClosed. Sizes (queue, snap) are
+// fixed when the block is added; set keeps the running sizes.
 //
 // # Concurrency
 //
 // Each ring has one writer (its worker) and one reader (the attached
 // client, serialised by Export's reader lock); positions are atomics, the
-// producer publishes its tail once per vector. Pools are the same shape in
-// the other direction of ownership: the worker produces frames, Send (under
-// the sender lock) consumes them. Counters are per worker, single writer.
+// producer publishes its tail once per vector. Send and close run under the
+// sender lock, which also guards the kept frames; the workers never take
+// it. Counters are per worker, single writer.
 package sockexport

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/lana-net/lana/engine"
+	"github.com/lana-net/lana/xsk"
 )
 
 // Errors of an Export.
@@ -18,7 +19,8 @@ var (
 	ErrNotAttached = errors.New("no client attached")
 	// ErrClosed: the block left the stack (rm or replace-drop).
 	ErrClosed = errors.New("block closed")
-	// ErrNoFrame: no pooled frame to send with (see the package doc).
+	// ErrNoFrame: no worker had a spare UMEM frame to send with right now
+	// (see the package doc); retry later.
 	ErrNoFrame = errors.New("no egress frame available")
 	// ErrTooLong: the frame does not fit a UMEM frame after the headroom.
 	ErrTooLong = errors.New("frame too long")
@@ -27,6 +29,10 @@ var (
 )
 
 const cacheLine = 64
+
+// sendOff is where Send puts a frame's data in its UMEM frame: the headroom
+// received frames have, for headers the egress path pushes.
+const sendOff = xsk.PacketHeadroom
 
 // Meta describes one copied frame.
 type Meta struct {
@@ -40,33 +46,26 @@ type Meta struct {
 	Dir engine.Direction
 }
 
-type poolFrame struct {
-	addr uint64 // frame base
-	off  uint32 // data start within the frame
-	buf  []byte // the frame from off to its end (UMEM memory)
-}
-
-// lane is one worker's queue and pool. The worker writes tail, ptail, the
-// slots ahead of tail, the pool entries ahead of ptail and the worker
-// counters; the reader writes head; the sender writes phead.
+// lane is one worker's queue. The worker writes tail, the slots ahead of
+// tail and the worker counters; the reader writes head; the sender owns
+// kept.
 type lane struct {
-	tail  atomic.Uint64
-	ptail atomic.Uint64
-	_     [cacheLine]byte
-	head  atomic.Uint64
-	_     [cacheLine]byte
-	phead atomic.Uint64
-	_     [cacheLine]byte
+	tail atomic.Uint64
+	_    [cacheLine]byte
+	head atomic.Uint64
+	_    [cacheLine]byte
 
 	slots []Meta
 	buf   []byte // len(slots) * snap
-	pool  []poolFrame
 
 	delivered, queueFull, noClient atomic.Uint64 // worker
 
-	spare    poolFrame // a frame taken from the pool but not sent; sender lock
-	hasSpare bool
-	_        [cacheLine]byte
+	// kept is a UMEM frame of this lane's worker allocated by Send but not
+	// sent (too long a frame, or a full hand-off queue); the next Send to
+	// this worker uses it. Sender lock.
+	kept    uint64
+	keptBuf []byte // the whole frame; nil: none kept
+	_       [cacheLine]byte
 }
 
 // put copies p into slot pos. Worker only.
@@ -83,7 +82,7 @@ func add(c *atomic.Uint64, n uint64) {
 }
 
 // Export is what a socket-export block shares with its client: the queues
-// the worker fills, the pool the client sends with, and the counters.
+// the worker fills, the port the client sends through, and the counters.
 type Export struct {
 	name string
 	snap int
@@ -98,7 +97,6 @@ type Export struct {
 	next int        // round-robin lane of Next; rmu
 
 	smu      sync.Mutex // the sender: Send, Attach, Detach, close
-	eng      *engine.Engine
 	port     engine.Port
 	closed   bool
 	rr       int
@@ -108,14 +106,13 @@ type Export struct {
 	tooLong  atomic.Uint64
 }
 
-func newExport(name string, workers, queue, snap, pool int, tap bool) *Export {
+func newExport(name string, workers, queue, snap int, tap bool) *Export {
 	x := &Export{name: name, snap: snap, tap: tap, lanes: make([]lane, max(workers, 1)),
 		ready: make(chan struct{}, 1), done: make(chan struct{})}
 	for i := range x.lanes {
 		ln := &x.lanes[i]
 		ln.slots = make([]Meta, queue)
 		ln.buf = make([]byte, queue*snap)
-		ln.pool = make([]poolFrame, pool)
 	}
 	return x
 }
@@ -144,7 +141,7 @@ func (x *Export) Attach(eng *engine.Engine) error {
 	if err != nil {
 		return fmt.Errorf("attach %s: %w", x.name, err)
 	}
-	x.eng, x.port = eng, port
+	x.port = port
 	// Frames queued before an earlier client left are stale.
 	x.rmu.Lock()
 	for i := range x.lanes {
@@ -156,8 +153,8 @@ func (x *Export) Attach(eng *engine.Engine) error {
 	return nil
 }
 
-// Detach ends the client's attachment; workers stop copying. Pooled frames
-// stay for the next client (or go back when the block closes).
+// Detach ends the client's attachment; workers stop copying. A kept frame
+// stays for the next client (or goes back when the block closes).
 func (x *Export) Detach() {
 	x.smu.Lock()
 	defer x.smu.Unlock()
@@ -194,26 +191,11 @@ func (x *Export) Next(dst []byte) (m Meta, n int, ok bool) {
 	return Meta{}, 0, false
 }
 
-// MaxSend returns the largest frame Send can take (0 before the first
-// frame came into the pool). Sender side.
-func (x *Export) MaxSend() int {
-	x.smu.Lock()
-	defer x.smu.Unlock()
-	for i := range x.lanes {
-		ln := &x.lanes[i]
-		if ln.hasSpare {
-			return len(ln.spare.buf)
-		}
-		if ph := ln.phead.Load(); ph != ln.ptail.Load() {
-			return len(ln.pool[ph%uint64(len(ln.pool))].buf)
-		}
-	}
-	return 0
-}
-
-// Send copies frame into a pooled UMEM frame and hands it to that frame's
-// worker, which sends it down the block's egress path. Safe from any
-// goroutine (serialised); never blocks.
+// Send copies frame into a UMEM frame of the next worker that has one
+// (engine.Port.Alloc, round-robin) and hands it to that worker, which sends
+// it down the block's egress path. ErrNoFrame when no worker has a spare
+// frame now (retry later). Safe from any goroutine (serialised); never
+// blocks.
 func (x *Export) Send(frame []byte) error {
 	x.smu.Lock()
 	defer x.smu.Unlock()
@@ -228,26 +210,23 @@ func (x *Export) Send(frame []byte) error {
 	for k := range x.lanes {
 		w := (x.rr + k) % len(x.lanes)
 		ln := &x.lanes[w]
-		if !ln.hasSpare {
-			ph := ln.phead.Load()
-			if ph == ln.ptail.Load() {
+		if ln.keptBuf == nil {
+			addr, buf, ok := x.port.Alloc(w)
+			if !ok {
 				continue
 			}
-			ln.spare, ln.hasSpare = ln.pool[ph%uint64(len(ln.pool))], true
-			ln.pool[ph%uint64(len(ln.pool))] = poolFrame{}
-			ln.phead.Store(ph + 1) // the slot is free for the worker again
+			ln.kept, ln.keptBuf = addr, buf
 		}
-		f := ln.spare
-		if len(frame) > len(f.buf) {
+		if len(frame) > len(ln.keptBuf)-sendOff {
 			x.tooLong.Add(1)
-			return fmt.Errorf("send on %s: %d bytes: at most %d fit a frame: %w", x.name, len(frame), len(f.buf), ErrTooLong)
+			return fmt.Errorf("send on %s: %d bytes: at most %d fit a frame: %w", x.name, len(frame), len(ln.keptBuf)-sendOff, ErrTooLong)
 		}
-		copy(f.buf, frame)
-		if err := x.port.Send(w, f.addr, f.off, uint32(len(frame))); err != nil {
+		copy(ln.keptBuf[sendOff:], frame)
+		if err := x.port.Send(w, ln.kept, sendOff, uint32(len(frame))); err != nil {
 			x.sendFail.Add(1)
 			return fmt.Errorf("send on %s: %w", x.name, err)
 		}
-		ln.spare, ln.hasSpare = poolFrame{}, false
+		ln.kept, ln.keptBuf = 0, nil
 		x.rr = w + 1
 		x.sent.Add(1)
 		return nil
@@ -261,10 +240,11 @@ type Stats struct {
 	// Delivered frames were queued for the client; QueueFull frames found
 	// the queue full; NoClient frames arrived with no client attached.
 	Delivered, QueueFull, NoClient uint64
-	// Queued frames wait in the queues now; Pooled frames wait for Send.
-	Queued, Pooled uint64
+	// Queued frames wait in the queues now.
+	Queued uint64
 	// Sent frames went to a worker; SendFull found its hand-off queue full;
-	// NoFrame found no pooled frame; TooLong did not fit a frame.
+	// NoFrame found no spare frame on any worker; TooLong did not fit a
+	// frame.
 	Sent, SendFull, NoFrame, TooLong uint64
 }
 
@@ -277,13 +257,12 @@ func (x *Export) Stats() Stats {
 		s.QueueFull += ln.queueFull.Load()
 		s.NoClient += ln.noClient.Load()
 		s.Queued += ln.tail.Load() - ln.head.Load()
-		s.Pooled += ln.ptail.Load() - ln.phead.Load()
 	}
 	s.Sent, s.SendFull, s.NoFrame, s.TooLong = x.sent.Load(), x.sendFail.Load(), x.noFrame.Load(), x.tooLong.Load()
 	return s
 }
 
-// close ends the Export: pooled frames go back to their workers, Done is
+// close ends the Export: kept frames go back to their workers, Done is
 // closed. Control plane, after every worker left the block.
 func (x *Export) close() error {
 	x.smu.Lock()
@@ -294,38 +273,29 @@ func (x *Export) close() error {
 	x.closed = true
 	x.attached.Store(false)
 	close(x.done)
-	var lost int
+	lost := 0
 	for w := range x.lanes {
 		ln := &x.lanes[w]
-		var addrs []uint64
-		if ln.hasSpare {
-			addrs = append(addrs, ln.spare.addr)
-			ln.hasSpare = false
-		}
-		for ph, pt := ln.phead.Load(), ln.ptail.Load(); ph != pt; ph++ {
-			addrs = append(addrs, ln.pool[ph%uint64(len(ln.pool))].addr)
-		}
-		ln.phead.Store(ln.ptail.Load())
-		if len(addrs) > 0 && x.eng == nil {
-			lost += len(addrs) // cannot happen: the pool fills only while attached
+		if ln.keptBuf == nil {
 			continue
 		}
-		for _, a := range addrs {
-			if !release(x.eng.Worker(w), a) {
-				lost++
-			}
+		// A frame is kept only after an Alloc through the port.
+		if !x.free(w, ln.kept) {
+			lost++
 		}
+		ln.kept, ln.keptBuf = 0, nil
 	}
 	if lost > 0 {
-		return fmt.Errorf("close %s: %d pooled frames could not be released: %w", x.name, lost, engine.ErrQueueFull)
+		return fmt.Errorf("close %s: %d kept frames could not be freed: %w", x.name, lost, engine.ErrQueueFull)
 	}
 	return nil
 }
 
-// release retries a full hand-off queue for up to a second.
-func release(w *engine.Worker, addr uint64) bool {
+// free gives a frame back to worker w, retrying a full hand-off queue for
+// up to a second. Sender lock.
+func (x *Export) free(w int, addr uint64) bool {
 	for range 1000 {
-		if w.Release(addr) == nil {
+		if x.port.Free(w, addr) == nil {
 			return true
 		}
 		time.Sleep(time.Millisecond)

@@ -2,6 +2,7 @@ package sockexport_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 
@@ -81,7 +82,7 @@ func frame(et uint16, tag byte, size int) []byte {
 	return f
 }
 
-var stack = []string{"add e0 eth type.p5=0xAC05", "add app socket-export queue=8 pool=4", "bind e0:p5 app", "hook e0"}
+var stack = []string{"add e0 eth type.p5=0xAC05", "add app socket-export queue=8", "bind e0:p5 app", "hook e0"}
 
 func TestSinkReceiveAndSend(t *testing.T) {
 	r := newRig(t, stack...)
@@ -110,18 +111,15 @@ func TestSinkReceiveAndSend(t *testing.T) {
 	if _, _, ok := x.Next(buf); ok {
 		t.Fatal("Next found a fourth frame")
 	}
-	// Three frames were kept for the pool (pool=4), none freed as delivered.
-	if got := r.w.Stats().Frames.Held; got != 3 {
-		t.Fatalf("held frames %d, want 3 (pooled)", got)
+	// The copied frames went back to the worker at once.
+	if got := r.w.Stats().Frames.Held; got != 0 {
+		t.Fatalf("held frames %d, want 0", got)
 	}
 	// Answer each frame: the answers leave through eth's egress on TX.
 	for i := range 3 {
 		if err := x.Send(frame(0xAC05, 100+byte(i), 70)); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if err := x.Send(frame(0xAC05, 0, 70)); !errors.Is(err, sockexport.ErrNoFrame) {
-		t.Fatalf("fourth send: %v, want ErrNoFrame", err)
 	}
 	r.w.RunOnce()
 	var got [][]byte
@@ -136,11 +134,11 @@ func TestSinkReceiveAndSend(t *testing.T) {
 	}
 	r.w.RunOnce()
 	fc := r.w.Stats().Frames
-	if fc.Held != 0 || fc.Free+fc.Kernel+fc.InTX != fc.Total {
+	if fc.Held != 0 || fc.Free+fc.Spare+fc.Kernel+fc.InTX != fc.Total {
 		t.Fatalf("frames after sends: %+v", fc)
 	}
 	st := x.Stats()
-	if st.Delivered != 3 || st.Sent != 3 || st.NoFrame != 1 || st.Queued != 0 || st.Pooled != 0 {
+	if st.Delivered != 3 || st.Sent != 3 || st.NoFrame != 0 || st.Queued != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -153,9 +151,9 @@ func TestSlowReaderDropsCounted(t *testing.T) {
 	}
 	r.push(t, frame(0xAC05, 1, 64), 50)
 	d := r.drops(t, "app")
-	// queue=8: 8 queued (4 of them kept for the pool), 42 refused.
-	if d["queue-full"] != 42 || d["delivered"] != 4 {
-		t.Fatalf("drops %v, want queue-full 42, delivered 4", d)
+	// queue=8: 8 queued (their frames freed as delivered), 42 refused.
+	if d["queue-full"] != 42 || d["delivered"] != 8 {
+		t.Fatalf("drops %v, want queue-full 42, delivered 8", d)
 	}
 	if st := r.w.Stats(); st.RxPackets != 50 {
 		t.Fatalf("worker received %d, want 50", st.RxPackets)
@@ -197,7 +195,7 @@ func TestNoClientAndDetach(t *testing.T) {
 	}
 }
 
-func TestSetKeepsClientRemoveReleasesPool(t *testing.T) {
+func TestSetKeepsClientRemoveFreesKept(t *testing.T) {
 	r := newRig(t, stack...)
 	x := r.export(t, "app")
 	if err := x.Attach(r.e); err != nil {
@@ -211,8 +209,16 @@ func TestSetKeepsClientRemoveReleasesPool(t *testing.T) {
 		t.Fatal("set made a new Export: the client would be cut off")
 	}
 	r.push(t, frame(0xAC05, 1, 64), 1)
-	if st := x.Stats(); st.Delivered != 3 || st.Pooled != 3 {
+	if st := x.Stats(); st.Delivered != 3 {
 		t.Fatalf("after set: %+v", st)
+	}
+	// A frame too long to send: the allocated UMEM frame stays with the
+	// Export for the next Send, and goes back when the block leaves.
+	if err := x.Send(make([]byte, 2048)); !errors.Is(err, sockexport.ErrTooLong) {
+		t.Fatalf("send of 2048 bytes: %v, want ErrTooLong", err)
+	}
+	if fc := r.w.Stats().Frames; fc.Held != 1 {
+		t.Fatalf("frames after a refused send: %+v, want 1 held", fc)
 	}
 	if err := r.e.Exec("unbind e0:p5 app", "rm app"); err != nil {
 		t.Fatal(err)
@@ -226,7 +232,7 @@ func TestSetKeepsClientRemoveReleasesPool(t *testing.T) {
 		t.Fatalf("send after rm: %v", err)
 	}
 	r.w.RunOnce() // takes the released frames
-	if fc := r.w.Stats().Frames; fc.Held != 0 || fc.Free+fc.Kernel+fc.InTX != fc.Total {
+	if fc := r.w.Stats().Frames; fc.Held != 0 || fc.Free+fc.Spare+fc.Kernel+fc.InTX != fc.Total {
 		t.Fatalf("frames after rm: %+v", fc)
 	}
 }
@@ -272,7 +278,7 @@ func TestTapSeesBothDirections(t *testing.T) {
 func TestConfigureRefusals(t *testing.T) {
 	r := newRig(t)
 	for _, line := range []string{"add a socket-export queue=100", "add a socket-export queue=0", "add a socket-export snap=70000",
-		"add a socket-export pool=5000", "add a socket-export tap=maybe", "add a socket-export color=red"} {
+		"add a socket-export pool=64", "add a socket-export tap=maybe", "add a socket-export color=red"} {
 		if err := r.e.Exec(line); err == nil {
 			t.Errorf("%q accepted", line)
 		}
@@ -295,7 +301,7 @@ func TestProcessDoesNotAllocate(t *testing.T) {
 				break
 			}
 		}
-		for range x.Stats().Pooled {
+		for range 4 {
 			if err := x.Send(f); err != nil {
 				t.Fatal(err)
 			}
@@ -305,5 +311,62 @@ func TestProcessDoesNotAllocate(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per round, want 0", allocs)
+	}
+}
+
+// TestSendOnly: an application that never receives sends 10,000 frames;
+// every one reaches the TX ring intact and in order. Send draws UMEM frames
+// from the worker's spare ring: between worker rounds at most the ring's
+// worth go out (then ErrNoFrame, retry later), and the ring refills from
+// the completed sends.
+func TestSendOnly(t *testing.T) {
+	const total = 10_000
+	r := newRig(t, stack...)
+	x := r.export(t, "app")
+	if err := x.Attach(r.e); err != nil {
+		t.Fatal(err)
+	}
+	out := frame(0xAC05, 0, 60)
+	next, sent, refusals := 0, 0, 0
+	check := func(f []byte) {
+		seq := int(binary.BigEndian.Uint32(f[14:]))
+		if seq != next || len(f) != len(out) || !bytes.Equal(f[18:], out[18:]) {
+			t.Fatalf("transmitted frame %d: %x, want sequence %d", seq, f, next)
+		}
+		next++
+	}
+	for sent < total {
+		for sent < total {
+			binary.BigEndian.PutUint32(out[14:], uint32(sent))
+			err := x.Send(out)
+			if errors.Is(err, sockexport.ErrNoFrame) {
+				refusals++
+				break
+			}
+			if err != nil {
+				t.Fatalf("send %d: %v", sent, err)
+			}
+			sent++
+		}
+		r.w.RunOnce() // hand-offs to TX
+		r.q.DrainTX(check)
+		r.w.RunOnce() // completions back, spare ring topped up
+	}
+	r.w.RunOnce()
+	r.q.DrainTX(check)
+	r.w.RunOnce()
+	if next != total {
+		t.Fatalf("transmitted %d of %d", next, total)
+	}
+	st := x.Stats()
+	if st.Sent != total || st.NoFrame != uint64(refusals) || refusals == 0 || st.Delivered != 0 {
+		t.Fatalf("stats %+v (%d refusals seen)", st, refusals)
+	}
+	ws := r.w.Stats()
+	if ws.RxPackets != 0 || ws.TxPackets != total {
+		t.Fatalf("worker received %d, sent %d", ws.RxPackets, ws.TxPackets)
+	}
+	if fc := ws.Frames; fc.Held != 0 || fc.InTX != 0 || fc.Free+fc.Spare+fc.Kernel != fc.Total {
+		t.Fatalf("frames after sending: %+v", fc)
 	}
 }

@@ -413,7 +413,7 @@ func TestFaultAppStopsReadingThenDisconnects(t *testing.T) {
 	d.waitCounted("count", 40000)
 	waitFor(t, func() bool { return !hasBlock(d.list(), "app") }, "the created block to go with its client")
 	waitFor(t, func() bool { return d.stats().Queues[0].Frames.Held == 0 }, "held frames to come back")
-	if fr := d.stats().Queues[0].Frames; fr.Free+fr.Kernel+fr.InTX+fr.Held != fr.Total {
+	if fr := d.stats().Queues[0].Frames; fr.Free+fr.Spare+fr.Kernel+fr.InTX+fr.Held != fr.Total {
 		t.Fatalf("frames %+v do not add up", fr)
 	}
 	if !d.alive() {

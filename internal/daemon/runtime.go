@@ -502,7 +502,7 @@ func (r *Runtime) Stats() api.Stats {
 		qs.Queue.State = q.state.String()
 		qs.Thread = r.pace.thread(i)
 		fc := ws.Frames
-		qs.Frames = api.Frames{Total: fc.Total, Free: fc.Free, Kernel: fc.Kernel, InTX: fc.InTX, Held: fc.Held}
+		qs.Frames = api.Frames{Total: fc.Total, Free: fc.Free, Spare: fc.Spare, Kernel: fc.Kernel, InTX: fc.InTX, Held: fc.Held}
 		if ks, err := q.sock.KernelStats(); err == nil {
 			qs.XDP = api.XDPStats{RxDropped: ks.RxDropped, RxInvalidDescs: ks.RxInvalidDescs,
 				TxInvalidDescs: ks.TxInvalidDescs, RxRingFull: ks.RxRingFull,
