@@ -208,7 +208,9 @@ func TestVLinkSteeringFollowsStack(t *testing.T) {
 	}
 }
 
-// TestVLinkTAP: vlink 5 shown as TAP device lv5 in B. Frames from A appear
+// TestVLinkTAP: vlink 5 shown as TAP device lv5 in B. A frame written to
+// the TAP before any frame reached lanad goes out to A (the TAP draws UMEM
+// frames from the engine, not from received traffic); frames from A appear
 // on the TAP; a frame written to the TAP reaches A with ethertype 0xAC05;
 // the TAP's carrier follows IfB.
 func TestVLinkTAP(t *testing.T) {
@@ -216,6 +218,16 @@ func TestVLinkTAP(t *testing.T) {
 	d := startLanad(t, p, vlConfig(t, p, `port: "5", dev: `+p.IfB+`, tap: lv5`), filepath.Join(t.TempDir(), "lanad.sock"))
 	a := vlOpen(t, p, testbed.A, p.IfA)
 	tap := vlOpen(t, p, testbed.B, "lv5")
+
+	tap.send(vlFrame(p.MACA, net.HardwareAddr{2, 0, 0, 0, 0, 0x77}, 0xac05, "first"), 5)
+	if got := a.collect(0xac05, []byte("first"), 5, 3*time.Second); len(got) != 5 {
+		t.Fatalf("A received %d of 5 frames written to the TAP before any traffic\n%s", len(got), d.mustCtl("stats"))
+	}
+	for _, q := range vlStats(d).Queues {
+		if q.RxPackets != 0 {
+			t.Fatalf("queue %d received %d frames: the TAP's first frames were not the first traffic", q.Queue.Queue, q.RxPackets)
+		}
+	}
 
 	a.send(vlFrame(p.MACB, p.MACA, 0xac05, "to-tap"), 20)
 	d.waitCounted("c5", 20) // the frames go up the stack too
