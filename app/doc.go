@@ -22,8 +22,9 @@
 //     "queue-full" in `lanactl stats`); the engine never waits.
 //   - Send is asynchronous: a frame lanad could not send comes back as a
 //     non-fatal *RemoteError from a later Recv (at most one a second for
-//     transient causes such as an empty frame pool).
-//   - Egress frames come from the block's pool, refilled by received
-//     frames (see package sockexport): an application sends, in the long
-//     run, about as many frames as it receives.
+//     transient causes such as no free UMEM frame at that moment).
+//   - Egress frames come from the engine's per-worker spare rings (see
+//     package sockexport), not from received traffic: a send-only
+//     application works; one that sends faster than the workers recycle
+//     frames gets "no egress frame available" and should resend later.
 package app

@@ -27,6 +27,18 @@
 // keeps Packet.Addr; it must give the frame back to the same worker through
 // Worker.Release or Port.Send, from any goroutine.
 //
+// Goroutines outside the data path (an application's socket handler, a
+// TAP reader) get frames with Port.Alloc: each worker keeps a small ring of
+// spare frames (WorkerConfig.Spare) that it tops up from its free list
+// (frames beyond the tee reserve, before the fill ring gets them) when the
+// ring is below half, checked once per round with one load and a compare,
+// and again before it sleeps in Poll. Alloc takes a frame with a CAS and
+// never waits: on an empty ring it reports false at once, even while the
+// worker sleeps (it cannot wake it), and the caller retries later. The
+// frame then goes out with Port.Send or back with Port.Free. A worker that
+// took hand-offs in a round does not sleep after it, so a sender is not
+// paced by PollTimeout.
+//
 // Reconfiguration never blocks a worker: Apply publishes the new compiled
 // graph with an atomic pointer store; each worker loads the pointer once per
 // vector. Apply then waits until every worker has loaded the new graph or is
@@ -79,6 +91,7 @@
 // that a sleep would miss, i.e. on a dedicated core with bursty traffic.
 //
 // Every frame of a worker is always in exactly one place: the fill or RX
-// ring, the TX or completion ring, the worker's free list, or held by a
-// block that consumed it. Worker.Stats().Frames counts them.
+// ring, the TX or completion ring, the worker's free list, its spare ring,
+// or held (by a block that consumed it, or by a goroutine that allocated
+// it). Worker.Stats().Frames counts them.
 package engine
