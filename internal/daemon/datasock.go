@@ -381,7 +381,7 @@ func (s *DataServer) readLoop(c *net.UnixConn, ss *session, buf []byte) {
 			sendError(c, appwire.FlagFatal, fmt.Sprintf("message type %d: after hello only send (%d) is accepted", h.Type, appwire.TypeSend))
 			return
 		}
-		if err := ss.x.Send(body); err != nil {
+		if err := sendWaiting(ss.x, body); err != nil {
 			// Transient refusals are counted by the block; tell the client
 			// at most once a second.
 			if errors.Is(err, sockexport.ErrTooLong) || errors.Is(err, sockexport.ErrTap) || time.Since(lastErr) > time.Second {
@@ -390,6 +390,25 @@ func (s *DataServer) readLoop(c *net.UnixConn, ss *session, buf []byte) {
 			}
 		}
 	}
+}
+
+// noFrameWait bounds how long a client's frame waits for a spare UMEM
+// frame: ten of the workers' default poll timeouts, within which a running
+// worker tops its spare ring up.
+const noFrameWait = 100 * time.Millisecond
+
+// sendWaiting sends body, waiting (up to noFrameWait) while no worker has a
+// spare UMEM frame. Not reading the client's socket meanwhile pushes back
+// on the client, whose sends block, instead of dropping its frames: a
+// sender faster than the workers recycle frames is slowed down, not cut.
+func sendWaiting(x *sockexport.Export, body []byte) error {
+	err := x.Send(body)
+	for d, waited := 20*time.Microsecond, time.Duration(0); errors.Is(err, sockexport.ErrNoFrame) && waited < noFrameWait; d = min(2*d, time.Millisecond) {
+		time.Sleep(d)
+		waited += d
+		err = x.Send(body)
+	}
+	return err
 }
 
 // insertTap puts a tap (socket-export tap=true) below block, between it and
