@@ -13,9 +13,11 @@ import (
 
 // TAP sizing.
 const (
-	tapQueue     = 256 // frames waiting to be written to the TAP
-	tapSendOff   = 256 // data offset of a frame read from the TAP (headroom below it)
-	tapCarrierDt = 250 * time.Millisecond
+	tapQueue   = 256 // frames waiting to be written to the TAP
+	tapSendOff = 256 // data offset of a frame read from the TAP (headroom below it)
+	// tapNoFrameWait bounds the reader's wait for a spare UMEM frame.
+	tapNoFrameWait = 100 * time.Millisecond
+	tapCarrierDt   = 250 * time.Millisecond
 )
 
 // TAPCounts are a vlink TAP device's counters. The device's own rx/tx
@@ -35,9 +37,9 @@ type TAPCounts struct {
 	// ethertype (the kernel's own chatter: IPv6 ND, LLDP...).
 	TxForeign uint64
 	// TxNoFrame frames read from the TAP were dropped: no worker had a
-	// spare UMEM frame (engine.Port.Alloc; the TAP sent faster than the
-	// workers recycle frames), or the frame was longer than a UMEM frame
-	// holds after the headroom.
+	// spare UMEM frame within 100 ms (engine.Port.Alloc; the TAP sent
+	// faster than the workers recycle frames), or the frame was longer
+	// than a UMEM frame holds after the headroom.
 	TxNoFrame uint64
 	// TxQueueFull frames read from the TAP were dropped: the worker's
 	// hand-off queue was full.
@@ -220,7 +222,7 @@ func (t *tapLink) reader() {
 			t.txForeign.Add(1)
 			continue
 		}
-		w, s, ok := t.alloc(&next)
+		w, s, ok := t.allocWaiting(&next)
 		if !ok || n > len(s.frame)-tapSendOff {
 			if ok {
 				t.kept[w] = s
@@ -236,6 +238,24 @@ func (t *tapLink) reader() {
 		}
 		t.txSent.Add(1)
 	}
+}
+
+// allocWaiting is alloc that waits, up to tapNoFrameWait, while no worker
+// has a spare frame (they refill within a poll timeout): meanwhile the
+// reader does not read, so the kernel queues the TAP's frames (its
+// txqueuelen) rather than lanad dropping them. Reader only.
+func (t *tapLink) allocWaiting(next *int) (int, umemFrame, bool) {
+	w, s, ok := t.alloc(next)
+	for d, waited := 20*time.Microsecond, time.Duration(0); !ok && waited < tapNoFrameWait; d = min(2*d, time.Millisecond) {
+		select {
+		case <-t.stop:
+			return 0, umemFrame{}, false
+		case <-time.After(d):
+		}
+		waited += d
+		w, s, ok = t.alloc(next)
+	}
+	return w, s, ok
 }
 
 // alloc picks a frame, round-robin over the workers: a kept one first,

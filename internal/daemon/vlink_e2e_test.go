@@ -228,6 +228,15 @@ func TestVLinkTAP(t *testing.T) {
 			t.Fatalf("queue %d received %d frames: the TAP's first frames were not the first traffic", q.Queue.Queue, q.RxPackets)
 		}
 	}
+	// A burst larger than the workers' spare rings: the TAP reader waits
+	// for frames to come back rather than dropping.
+	if err := unix.SetsockoptInt(a.fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 16<<20); err != nil {
+		t.Fatal(err)
+	}
+	tap.send(vlFrame(p.MACA, p.MACB, 0xac05, "burst"), 300)
+	if got := a.collect(0xac05, []byte("burst"), 300, 5*time.Second); len(got) != 300 {
+		t.Fatalf("A received %d of a burst of 300 frames written to the TAP\n%s", len(got), d.mustCtl("stats"))
+	}
 
 	a.send(vlFrame(p.MACB, p.MACA, 0xac05, "to-tap"), 20)
 	d.waitCounted("c5", 20) // the frames go up the stack too
