@@ -183,29 +183,21 @@ func addrIn(rnd [3]byte, seq uint32, host byte) netip.Addr {
 	return netip.AddrFrom4([4]byte{198, 18 + byte(n>>16), byte(n >> 8), byte(n) | host})
 }
 
-// newNamedNS creates a named namespace without leaving the calling thread in
-// it: netns.NewNamed switches the current thread, so it runs on a locked
-// thread that switches back.
+// newNamedNS creates a named namespace with `ip netns add`, so that it is
+// made exactly as iproute2 makes them: iproute2 turns /run/netns into a shared
+// bind mount the first time it adds one, and a namespace mounted there by
+// other means before that would be hidden under the new mount, impossible to
+// delete by name.
 func newNamedNS(name string) (netns.NsHandle, error) {
-	runtime.LockOSThread()
-	orig, err := netns.Get()
+	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
+		return -1, fmt.Errorf("ip netns add: %w: %s", err, strings.TrimSpace(string(out)))
+	}
+	h, err := netns.GetFromName(name)
 	if err != nil {
-		runtime.UnlockOSThread()
+		exec.Command("ip", "netns", "del", name).Run()
 		return -1, err
 	}
-	defer orig.Close()
-	h, err := netns.NewNamed(name)
-	if serr := netns.Set(orig); serr != nil {
-		// The thread is in the wrong namespace: keep it locked so the
-		// runtime retires it when this goroutine ends.
-		if err == nil {
-			h.Close()
-			netns.DeleteNamed(name)
-		}
-		return -1, fmt.Errorf("restore namespace: %w", serr)
-	}
-	runtime.UnlockOSThread()
-	return h, err
+	return h, nil
 }
 
 func (p *Pair) createVeth(opts Options) error {
@@ -299,9 +291,9 @@ func (p *Pair) Close() error {
 			p.handles[i].Close()
 			p.handles[i] = -1
 		}
-		if _, err := os.Stat(filepath.Join("/var/run/netns", name)); err == nil {
-			if err := netns.DeleteNamed(name); err != nil {
-				errs = append(errs, fmt.Errorf("testbed: delete namespace %s: %w", name, err))
+		if _, err := os.Stat(filepath.Join("/run/netns", name)); err == nil {
+			if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+				errs = append(errs, fmt.Errorf("testbed: delete namespace %s: %w: %s", name, err, strings.TrimSpace(string(out))))
 			}
 		}
 	}
