@@ -145,6 +145,15 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 	r.unwatch = r.eng.Watch(func(ev engine.Event) {
 		log.Debug("event", "kind", ev.Kind.String(), "block", ev.Block, "peer", ev.Peer, "key", ev.Key, "value", ev.Value)
 	})
+	var workerCPUs []int
+	for _, q := range r.queues {
+		workerCPUs = append(workerCPUs, q.info.CPU)
+	}
+	if ctl, err := keepOffWorkerCPUs(workerCPUs); err != nil {
+		log.Warn("control plane shares the workers' cpus", "error", err)
+	} else if ctl.Count() > 0 {
+		log.Info("control plane kept off the workers' cpus", "cpus", cpuList(ctl))
+	}
 	r.eng.Start()
 	for _, q := range r.queues {
 		if err := r.progOf(q).Register(q.info.Queue, q.sock.FD()); err != nil {
