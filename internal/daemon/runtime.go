@@ -16,6 +16,7 @@ import (
 	"github.com/lana-net/lana/api"
 	"github.com/lana-net/lana/engine"
 	"github.com/lana-net/lana/internal/config"
+	"github.com/lana-net/lana/internal/cpuset"
 	"github.com/lana-net/lana/xsk"
 )
 
@@ -149,10 +150,10 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 	for _, q := range r.queues {
 		workerCPUs = append(workerCPUs, q.info.CPU)
 	}
-	if ctl, err := keepOffWorkerCPUs(workerCPUs); err != nil {
+	if ctl, err := cpuset.KeepOff(workerCPUs); err != nil {
 		log.Warn("control plane shares the workers' cpus", "error", err)
 	} else if ctl.Count() > 0 {
-		log.Info("control plane kept off the workers' cpus", "cpus", cpuList(ctl))
+		log.Info("control plane kept off the workers' cpus", "cpus", cpuset.List(ctl))
 	}
 	r.eng.Start()
 	for _, q := range r.queues {

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/lana-net/lana/internal/cpuset"
 	"github.com/lana-net/lana/internal/rxbench"
 	"github.com/lana-net/lana/internal/testbed"
 	"github.com/lana-net/lana/internal/xdpcount"
@@ -145,6 +146,14 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	cfg.defaults()
 	rows, err := cfg.resolve()
 	if err != nil {
+		return nil, err
+	}
+	// The lab's own goroutines (progress, the swap row's client, the
+	// generator's bookkeeping) stay off the receive CPU, which belongs to
+	// the receiver under test and its NAPI thread: every row pays for its
+	// own receive work and nothing else. Pinned threads (the generator, an
+	// in-process receiver's loop) pin themselves afterwards.
+	if _, err := cpuset.KeepOff([]int{cfg.RxCPU}); err != nil {
 		return nil, err
 	}
 	rep = &Report{Started: time.Now(), Runs: cfg.Runs, Window: cfg.Window, Machine: machine()}

@@ -1,4 +1,6 @@
-package daemon
+// Package cpuset keeps a process's housekeeping threads off the CPUs its
+// pinned data-path threads use.
+package cpuset
 
 import (
 	"errors"
@@ -9,23 +11,24 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// keepOffWorkerCPUs moves every thread of the process onto the CPUs that no
-// worker is pinned to, so that the control plane (HTTP handlers, graph
+// KeepOff moves every thread of the process onto the CPUs it may use other
+// than busy, so that the process's housekeeping (HTTP handlers, graph
 // compilation, the garbage collector, the runtime's own threads) never
-// preempts a worker or the NIC receive work sharing its CPU. Call it before
-// the workers start: each worker then pins its own thread to its CPU, and
-// threads created later inherit the control CPUs from the thread that
+// preempts the data path pinned to busy, nor the NIC receive work beside it.
+// Call it before the pinned threads start: each then pins itself, and
+// threads created later inherit the remaining CPUs from the thread that
 // creates them (Go creates threads for locked goroutines from a template
-// thread, which keeps the mask it had before any worker pinned itself).
+// thread, which keeps the mask it had before any goroutine pinned itself).
+// Negative entries of busy are ignored.
 //
-// It returns the control CPUs, or an empty set, leaving everything as it
-// was, when the workers cover every CPU the process may use.
-func keepOffWorkerCPUs(workerCPUs []int) (unix.CPUSet, error) {
+// It returns the CPUs left to the process, or an empty set, leaving
+// everything as it was, when busy covers every CPU the process may use.
+func KeepOff(busy []int) (unix.CPUSet, error) {
 	var ctl unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &ctl); err != nil {
 		return unix.CPUSet{}, fmt.Errorf("read cpu affinity: %w", err)
 	}
-	for _, c := range workerCPUs {
+	for _, c := range busy {
 		if c >= 0 {
 			ctl.Clear(c)
 		}
@@ -45,15 +48,15 @@ func keepOffWorkerCPUs(workerCPUs []int) (unix.CPUSet, error) {
 				continue
 			}
 			if err := unix.SchedSetaffinity(tid, &ctl); err != nil && !errors.Is(err, unix.ESRCH) {
-				return unix.CPUSet{}, fmt.Errorf("move thread %d to the control cpus: %w", tid, err)
+				return unix.CPUSet{}, fmt.Errorf("move thread %d off cpus %v: %w", tid, busy, err)
 			}
 		}
 	}
 	return ctl, nil
 }
 
-// cpuList formats set as "0,2,3".
-func cpuList(set unix.CPUSet) string {
+// List formats set as "0,2,3".
+func List(set unix.CPUSet) string {
 	s := ""
 	for c := 0; c < len(set)*64; c++ {
 		if set.IsSet(c) {
