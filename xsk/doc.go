@@ -28,7 +28,10 @@
 // ring indices are the only atomics, and each ring reads the kernel's index
 // only when its cached copy cannot satisfy a request. LANA's own counters
 // (Stats) are plain fields for the same reason. Open and Close may run on any
-// goroutine, but Close only after the owner stopped using the socket.
+// goroutine, but Close only after the owner stopped using the socket. The one
+// method for other goroutines is Socket.Wake, which ends the owner's Poll
+// early through an eventfd that Poll waits on next to the socket (a write(2):
+// call it only when the owner sleeps).
 //
 // Open must run in the network namespace of the interface (on a locked OS
 // thread, as testbed.Pair.Do does); the socket works from any goroutine

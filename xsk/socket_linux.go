@@ -3,6 +3,7 @@ package xsk
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -63,7 +64,8 @@ func (c Config) validate() (Config, error) {
 //
 // A Socket is single-owner: after Open, one goroutine calls its data-path
 // methods (Receive, Refill, Transmit, Complete, Poll, Stats). Close may be
-// called from another goroutine only once that one has stopped.
+// called from another goroutine only once that one has stopped. Wake is the
+// exception: any goroutine may call it, at any time.
 type Socket struct {
 	// fd is the AF_XDP socket; -1 once closed. Written by Open and Close.
 	fd      int
@@ -87,9 +89,15 @@ type Socket struct {
 	// maps are the rings' mmaps: fill, completion, rx, tx.
 	maps [4][]byte
 	// pfd and ts are Poll's syscall arguments, kept here so that Poll does
-	// not allocate.
-	pfd unix.PollFd
+	// not allocate: the socket, then the wake eventfd.
+	pfd [2]unix.PollFd
 	ts  unix.Timespec
+	// wmu orders Wake (read lock) against Close (write lock), so that Wake
+	// never writes to a closed (and perhaps reused) descriptor.
+	wmu sync.RWMutex
+	// efd is the eventfd that Wake writes and Poll waits on besides the
+	// socket; -1 when not open. Written by Open and Close under wmu.
+	efd int
 	// counters are written by the owning goroutine only.
 	counters counters
 }
@@ -118,7 +126,7 @@ func Open(ifindex int, queue int, cfg Config) (_ *Socket, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("open xsk: socket: %w", err)
 	}
-	s := &Socket{fd: fd, ifindex: ifindex, queue: queue}
+	s := &Socket{fd: fd, ifindex: ifindex, queue: queue, efd: -1}
 	defer func() {
 		if err != nil {
 			s.Close()
@@ -158,7 +166,12 @@ func Open(ifindex int, queue int, cfg Config) (_ *Socket, err error) {
 	// default); raise it to the ring size where the kernel allows
 	// (6.17+), so that one kick drains the TX ring. Best effort.
 	_ = setUint32(fd, unix.XDP_MAX_TX_SKB_BUDGET, cfg.TXSize)
-	s.pfd = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("open xsk: eventfd: %w", err)
+	}
+	s.efd = efd
+	s.pfd = [2]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}, {Fd: int32(efd), Events: unix.POLLIN}}
 	return s, nil
 }
 
@@ -345,6 +358,14 @@ func (s *Socket) Close() error {
 	if err := unix.Close(fd); err != nil {
 		errs = append(errs, fmt.Errorf("close xsk: %w", err))
 	}
+	s.wmu.Lock()
+	if s.efd >= 0 {
+		if err := unix.Close(s.efd); err != nil {
+			errs = append(errs, fmt.Errorf("close wake eventfd: %w", err))
+		}
+		s.efd = -1
+	}
+	s.wmu.Unlock()
 	if s.umem != nil {
 		if err := s.umem.drop(fd); err != nil {
 			errs = append(errs, fmt.Errorf("unmap umem: %w", err))
@@ -446,10 +467,12 @@ func (s *Socket) Complete(addrs []uint64) int {
 }
 
 // Poll waits up to timeout (negative: forever; zero: no wait) for received
-// descriptors and reports whether there are some. It returns at once when
-// the RX ring already holds descriptors. When the fill ring asks for a
-// wakeup, the poll itself wakes the driver. Poll is the only data-path method
-// that may block. An interrupted wait reports false, nil.
+// descriptors or a Wake, and reports whether there are descriptors. It
+// returns at once when the RX ring already holds descriptors, or when Wake
+// was called since the last Poll (each Wake ends at most one Poll). When the
+// fill ring asks for a wakeup, the poll itself wakes the driver. Poll is the
+// only data-path method that may block. An interrupted wait reports false,
+// nil.
 func (s *Socket) Poll(timeout time.Duration) (bool, error) {
 	if s.fd < 0 {
 		return false, ErrSocketClosed
@@ -467,7 +490,11 @@ func (s *Socket) Poll(timeout time.Duration) (bool, error) {
 	} else {
 		s.ts = unix.NsecToTimespec(int64(timeout))
 	}
-	ok, e := pollIn(&s.pfd, ts)
+	ok, woken, e := pollIn(&s.pfd, ts)
+	if woken {
+		s.counters.woken++
+		drainEvent(s.efd) // the owner polls, so Close has not run: efd is open
+	}
 	switch e {
 	case 0:
 		return ok || s.rx.Ready() > 0, nil
@@ -475,4 +502,20 @@ func (s *Socket) Poll(timeout time.Duration) (bool, error) {
 		return false, nil
 	}
 	return false, fmt.Errorf("poll xsk: %w", e)
+}
+
+// Wake makes the Poll that sleeps now, or else the next one, return at once
+// (several Wakes before it end just that one). Safe from any goroutine, even
+// during or after Close (ErrSocketClosed then). It costs a write(2) on an
+// eventfd: call it only when the owner is known to sleep in Poll.
+func (s *Socket) Wake() error {
+	s.wmu.RLock()
+	defer s.wmu.RUnlock()
+	if s.efd < 0 {
+		return ErrSocketClosed
+	}
+	if e := signalEvent(s.efd); e != 0 {
+		return fmt.Errorf("wake xsk: %w", e)
+	}
+	return nil
 }

@@ -79,14 +79,31 @@ func kick(fd int) unix.Errno {
 	return e
 }
 
-// pollIn waits until fd is readable or ts runs out (nil: forever), with
-// ppoll, which every architecture has.
-func pollIn(pfd *unix.PollFd, ts *unix.Timespec) (bool, unix.Errno) {
-	pfd.Revents = 0
-	n, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(pfd)), 1,
+// pollIn waits until the socket pfds[0] or the eventfd pfds[1] is readable
+// or ts runs out (nil: forever), with ppoll, which every architecture has.
+func pollIn(pfds *[2]unix.PollFd, ts *unix.Timespec) (rx, woken bool, _ unix.Errno) {
+	pfds[0].Revents, pfds[1].Revents = 0, 0
+	n, _, e := unix.Syscall6(unix.SYS_PPOLL, uintptr(unsafe.Pointer(pfds)), uintptr(len(pfds)),
 		uintptr(unsafe.Pointer(ts)), 0, 0, 0)
-	if e != 0 {
-		return false, e
+	if e != 0 || n == 0 {
+		return false, false, e
 	}
-	return n > 0 && pfd.Revents&unix.POLLIN != 0, 0
+	return pfds[0].Revents&unix.POLLIN != 0, pfds[1].Revents&unix.POLLIN != 0, 0
+}
+
+// signalEvent adds one to the eventfd's counter, making it readable. A
+// counter at its maximum (EAGAIN) is readable already: not an error.
+func signalEvent(fd int) unix.Errno {
+	v := uint64(1)
+	_, _, e := unix.Syscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&v)), 8)
+	if e == unix.EAGAIN {
+		return 0
+	}
+	return e
+}
+
+// drainEvent reads the eventfd's counter back to zero (non-blocking).
+func drainEvent(fd int) {
+	var v uint64
+	unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&v)), 8)
 }

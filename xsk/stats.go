@@ -34,6 +34,8 @@ type Stats struct {
 	Polls uint64
 	// FillWakeups counts Polls made while the fill ring asked for a wakeup.
 	FillWakeups uint64
+	// Woken counts Polls that Wake ended (or that found a Wake pending).
+	Woken uint64
 }
 
 // counters is LANA's own tally for one queue. The queue is single-owner, so
@@ -48,6 +50,7 @@ type counters struct {
 	kickErrors  uint64
 	polls       uint64
 	fillWakeups uint64
+	woken       uint64
 }
 
 func (c *counters) stats() Stats {
@@ -60,5 +63,6 @@ func (c *counters) stats() Stats {
 		KickErrors:  c.kickErrors,
 		Polls:       c.polls,
 		FillWakeups: c.fillWakeups,
+		Woken:       c.woken,
 	}
 }
