@@ -73,7 +73,8 @@ func (w *Worker) topUp() {
 // the ring is empty: other allocators drained it faster than the worker
 // refills, or every frame of the worker is in use (in the kernel's rings or
 // held). Retry later (a millisecond is plenty for a running worker); Alloc
-// never spins on a sleeping worker.
+// never spins. On an empty ring it wakes a worker asleep in Poll over a
+// Wakeable queue, so that the worker reaps completions and tops the ring up.
 //
 // Write the data at an offset that leaves headroom for the headers the
 // egress path pushes (xsk.PacketHeadroom, 256 bytes, is what received
@@ -82,6 +83,7 @@ func (p Port) Alloc(worker int) (addr uint64, frame []byte, ok bool) {
 	w := p.e.workers[worker]
 	addr, ok = w.spare.take()
 	if !ok {
+		w.wake()
 		return 0, nil, false
 	}
 	return addr, w.umem.Frame(addr, w.fsize), true
@@ -91,6 +93,7 @@ func (p Port) Alloc(worker int) (addr uint64, frame []byte, ok bool) {
 // to worker `worker`, like Worker.Release. Safe from any goroutine;
 // ErrQueueFull when the worker's hand-off queue is full: the caller still
 // owns the frame then, and is best served keeping it for its next send.
+// Like Send, it wakes the worker if it sleeps.
 func (p Port) Free(worker int, addr uint64) error {
 	return p.e.workers[worker].Release(addr)
 }

@@ -33,11 +33,21 @@
 // (frames beyond the tee reserve, before the fill ring gets them) when the
 // ring is below half, checked once per round with one load and a compare,
 // and again before it sleeps in Poll. Alloc takes a frame with a CAS and
-// never waits: on an empty ring it reports false at once, even while the
-// worker sleeps (it cannot wake it), and the caller retries later. The
-// frame then goes out with Port.Send or back with Port.Free. A worker that
-// took hand-offs in a round does not sleep after it, so a sender is not
-// paced by PollTimeout.
+// never waits: on an empty ring it reports false at once and the caller
+// retries later. The frame then goes out with Port.Send or back with
+// Port.Free. A worker that took hand-offs in a round does not sleep after
+// it, and a sleeping one is woken, so a sender is not paced by PollTimeout.
+//
+// Waking a sleeping worker: over a Wakeable queue (*xsk.Socket: an eventfd
+// polled next to the socket) the worker sets a "sleeping" flag before it
+// polls, then looks once more for hand-offs (and a drained spare ring it
+// can top up). Send, Free, Release and an Alloc that finds the spare ring
+// empty publish their work first, then load the flag, and only when it is
+// set clear it and call Queue.Wake: no syscall while the worker is awake,
+// one per sleep however many goroutines send, and no lost wakeup (each
+// side stores before it loads; Go's atomics are sequentially consistent).
+// Stop wakes the workers too. Over other queues (xsk.MemQueue, test fakes)
+// a worker sleeps until data or PollTimeout, as before.
 //
 // Reconfiguration never blocks a worker: Apply publishes the new compiled
 // graph with an atomic pointer store; each worker loads the pointer once per

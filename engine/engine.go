@@ -94,6 +94,9 @@ func (e *Engine) Start() {
 // errors workers failed with. The graph stays; Close releases it.
 func (e *Engine) Stop() error {
 	e.stopping.Store(true)
+	for _, w := range e.workers {
+		w.wake()
+	}
 	e.wg.Wait()
 	var errs []error
 	for {
@@ -250,7 +253,8 @@ func (e *Engine) Port(name string) (Port, error) {
 // `worker`) to that worker, which sends it down the block's egress path.
 // off and length locate the data inside the frame at base address addr.
 // Safe from any goroutine; lock-free; ErrQueueFull when the worker's
-// hand-off queue is full.
+// hand-off queue is full. A worker asleep in Poll is woken (one eventfd
+// write, only when it sleeps; see Wakeable).
 func (p Port) Send(worker int, addr uint64, off, length uint32) error {
 	w := p.e.workers[worker]
 	if uint64(off)+uint64(length) > uint64(w.fsize) {
@@ -259,5 +263,6 @@ func (p Port) Send(worker int, addr uint64, off, length uint32) error {
 	if !w.handoff.push(handoff{addr: addr &^ w.fmask, off: off, len: length, slot: p.slot}) {
 		return ErrQueueFull
 	}
+	w.wake()
 	return nil
 }

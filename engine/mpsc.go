@@ -59,6 +59,11 @@ func (q *mpsc) push(v handoff) bool {
 	}
 }
 
+// ready reports whether pop would return a value. Consumer only.
+func (q *mpsc) ready() bool {
+	return q.cells[q.head&q.mask].seq.Load() == q.head+1
+}
+
 // pop removes the oldest value; false when empty. Consumer only.
 func (q *mpsc) pop() (handoff, bool) {
 	c := &q.cells[q.head&q.mask]

@@ -27,3 +27,15 @@ type Queue interface {
 	// Poll sleeps until the RX ring has descriptors or timeout passes.
 	Poll(timeout time.Duration) (bool, error)
 }
+
+// Wakeable is a Queue whose Poll another goroutine can end early;
+// *xsk.Socket implements it. A worker over a Wakeable queue is woken from
+// its sleep when it is handed work (Port.Send, Port.Free, Worker.Release),
+// when Port.Alloc finds its spare ring empty, and on Engine.Stop; other
+// queues (xsk.MemQueue, test fakes) sleep until data or PollTimeout.
+type Wakeable interface {
+	Queue
+	// Wake makes the Poll that sleeps now, or else the next one, return at
+	// once. Safe from any goroutine, also after the queue closed.
+	Wake() error
+}

@@ -2,7 +2,7 @@ package engine
 
 import "github.com/lana-net/lana/xsk"
 
-var _ Queue = (*xsk.Socket)(nil)
+var _ Wakeable = (*xsk.Socket)(nil)
 var _ Queue = (*xsk.MemQueue)(nil)
 
 // SocketWorker returns the WorkerConfig that runs a worker on socket s: its

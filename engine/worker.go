@@ -104,7 +104,12 @@ type Worker struct {
 	// loading one, parked when it holds none. Written by the worker, read by
 	// the control plane's quiescence wait.
 	seen atomic.Uint64
-	_    [cacheLine]byte
+	// sleeping is set by the worker just before it sleeps in Poll (then it
+	// looks for work once more) and cleared when it wakes; a goroutine that
+	// handed it work and finds it set clears it and wakes the queue. Only
+	// ever set over a Wakeable queue.
+	sleeping atomic.Bool
+	_        [cacheLine]byte
 
 	handoff *mpsc
 	spare   *spareRing
@@ -113,6 +118,7 @@ type Worker struct {
 	running sync.Mutex // held while Run executes
 	cfg     WorkerConfig
 	q       Queue
+	waker   Wakeable // q when it is one, else nil
 	umem    *xsk.UMEM
 	fsize   uint32
 	fmask   uint64
@@ -177,6 +183,7 @@ func newWorker(e *Engine, idx, vsize int, cfg WorkerConfig) (*Worker, error) {
 		total: len(cfg.Frames), vsize: vsize, handoff: newMPSC(cfg.HandoffSize), onVector: cfg.OnVector,
 		spare: newSpareRing(cfg.Spare), spareLow: uint64(cfg.Spare / 2)}
 	w.seen.Store(parked)
+	w.waker, _ = cfg.Queue.(Wakeable)
 	w.free = make([]uint64, 0, len(cfg.Frames))
 	w.free = append(w.free, cfg.Frames...)
 	w.rx = make([]Desc, vsize)
@@ -212,7 +219,37 @@ func (w *Worker) Release(addr uint64) error {
 	if !w.handoff.push(handoff{addr: addr &^ w.fmask, slot: -1}) {
 		return ErrQueueFull
 	}
+	w.wake()
 	return nil
+}
+
+// wake ends the worker's sleep in Poll, or the sleep it is about to take,
+// after the caller handed it work: one eventfd write per sleep, shared by
+// every caller (the first clears the flag), and no more than a load of a
+// clean cache line while the worker is awake. Safe from any goroutine.
+//
+// No wakeup is lost: the caller publishes its work (an atomic store) before
+// it loads the flag, and the worker stores the flag before it looks for
+// work (announceSleep). Go's atomics are sequentially consistent, so either
+// the worker sees the work and stays up, or the caller sees the flag.
+func (w *Worker) wake() {
+	if w.sleeping.Load() && w.sleeping.CompareAndSwap(true, false) {
+		_ = w.waker.Wake() // fails only once the queue closed: no one to wake
+	}
+}
+
+// announceSleep sets the sleeping flag, then looks once more for work that
+// arrived before the flag was visible: hand-offs, a spare ring drained
+// below half while frames could top it up, a stop. It reports whether the
+// worker may sleep; if not, the flag is cleared again. Worker only.
+func (w *Worker) announceSleep() bool {
+	w.sleeping.Store(true)
+	if w.handoff.ready() || w.e.stopping.Load() ||
+		w.spareTail-w.spare.head.Load() < w.spareLow && len(w.free) > w.cfg.Reserve {
+		w.sleeping.Store(false)
+		return false
+	}
+	return true
 }
 
 // FreeFrames returns the free list's frames (a copy). Call only when the
@@ -251,9 +288,13 @@ func (w *Worker) Run() error {
 			continue
 		}
 		w.beforeSleep()
+		if w.waker != nil && !w.announceSleep() {
+			continue
+		}
 		w.park()
 		add(&w.ctr.polls, 1)
 		w.q.Poll(w.cfg.PollTimeout)
+		w.sleeping.Store(false)
 		w.unpark()
 	}
 }
@@ -271,8 +312,8 @@ func (w *Worker) RunOnce() int {
 }
 
 // beforeSleep reaps completions and tops up the spare ring, so that
-// allocators find frames while the worker sleeps in Poll (it cannot wake
-// it: Alloc refuses instead of waiting).
+// allocators find frames while the worker sleeps in Poll (Alloc refuses
+// instead of waiting; over a Wakeable queue it wakes the worker too).
 func (w *Worker) beforeSleep() {
 	if w.txOut > 0 {
 		w.complete()

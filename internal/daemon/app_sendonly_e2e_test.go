@@ -22,6 +22,12 @@ import (
 // reaches the peer namespace. Its UMEM frames come from the workers' spare
 // rings (engine Port.Alloc), not from received traffic, and when the rings
 // run dry lanad slows the client down instead of dropping its frames.
+//
+// The worker (poll: wakeup) has no traffic to wake it: the client's sends
+// wake it (engine Wakeable, the socket's eventfd). Without that wakeup it
+// would refill its 64-frame spare ring once per 10 ms poll timeout, and the
+// 10,000 frames could not take less than about 1.5 s (157 vectors of 64);
+// with it they take 0.1-0.3 s here, so the bound is 1 s.
 func TestAppSendOnly(t *testing.T) {
 	const total = 10_000
 	p := testbed.New(t, testbed.Options{})
@@ -79,9 +85,14 @@ func TestAppSendOnly(t *testing.T) {
 		rx += q.RxPackets
 		t.Logf("queue %d: rx %d tx %d frames %+v", q.Queue.Queue, q.RxPackets, q.TxPackets, q.Frames)
 	}
-	t.Logf("A received %d of %d frames in %v; tx block %+v", n, total, elapsed, st.Blocks["tx"])
+	t.Logf("A received %d of %d frames in %v (%.0f frames/s); tx block %+v", n, total, elapsed,
+		float64(n)/elapsed.Seconds(), st.Blocks["tx"])
 	if n != total {
 		t.Fatalf("A received %d of %d frames the application sent\n%s", n, total, d.mustCtl("stats"))
+	}
+	if elapsed > time.Second {
+		t.Fatalf("%d frames took %v, at least 1 s: the sends did not wake the sleeping worker\n%s",
+			total, elapsed, d.mustCtl("stats"))
 	}
 	if rx != 0 {
 		t.Fatalf("lanad received %d frames: the application was not send-only", rx)
