@@ -264,11 +264,15 @@ func (w *Worker) Run() error {
 	}
 	defer w.running.Unlock()
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	if w.cfg.Pin {
+		// The thread stays locked when Run returns: the runtime then ends
+		// it with the goroutine instead of handing a thread pinned to the
+		// worker's CPU to arbitrary goroutines.
 		if err := pin(w.cfg.CPU); err != nil {
 			return fmt.Errorf("worker %d: pin to cpu %d: %w", w.idx, w.cfg.CPU, err)
 		}
+	} else {
+		defer runtime.UnlockOSThread()
 	}
 	w.unpark()
 	defer w.park()

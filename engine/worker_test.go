@@ -2,7 +2,10 @@ package engine_test
 
 import (
 	"errors"
+	"os"
 	"runtime"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,5 +57,63 @@ func TestConfigRefusals(t *testing.T) {
 		if _, err := engine.New(cfg); !errors.Is(err, engine.ErrConfig) {
 			t.Errorf("config %+v: error %v, want ErrConfig", cfg, err)
 		}
+	}
+}
+
+// TestPinnedThreadRetired: the thread a pinned worker ran on ends with the
+// worker, so no goroutine is ever scheduled on a thread confined to a
+// worker's CPU afterwards.
+func TestPinnedThreadRetired(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("needs 2 CPUs to tell a pinned thread from the others")
+	}
+	cpu := runtime.NumCPU() - 1
+	want := strconv.Itoa(cpu)
+	pinned := func() int {
+		n := 0
+		tasks, _ := os.ReadDir("/proc/self/task")
+		for _, task := range tasks {
+			b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
+			if err != nil {
+				continue
+			}
+			for _, line := range strings.Split(string(b), "\n") {
+				if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok && strings.TrimSpace(v) == want {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	before := pinned()
+	q, err := xsk.NewMemQueue(xsk.UMEMConfig{FrameSize: 2048, FrameCount: 128}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Config{Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM(), Pin: true, CPU: cpu, Mode: engine.PollWakeup}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	if err := e.Exec("add d dummy", "hook d"); err != nil {
+		t.Fatal(err)
+	}
+	e.Start()
+	deadline := time.Now().Add(2 * time.Second)
+	for pinned() != before+1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("running worker: %d threads pinned to cpu %d, want %d", pinned(), cpu, before+1)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := e.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(2 * time.Second)
+	for pinned() != before {
+		if time.Now().After(deadline) {
+			t.Fatalf("stopped worker: %d threads still pinned to cpu %d, want %d", pinned(), cpu, before)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
