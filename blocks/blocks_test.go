@@ -8,69 +8,21 @@ import (
 
 	"github.com/lana-net/lana/blocks"
 	"github.com/lana-net/lana/engine"
-	"github.com/lana-net/lana/xsk"
+	"github.com/lana-net/lana/internal/enginetest"
 )
 
-type rig struct {
-	q *xsk.MemQueue
-	e *engine.Engine
-	w *engine.Worker
-}
+type rig struct{ *enginetest.Rig }
 
 func newRig(t *testing.T, lines ...string) *rig {
 	t.Helper()
-	q, err := xsk.NewMemQueue(xsk.UMEMConfig{FrameSize: 2048, FrameCount: 512, FillSize: 512, CompletionSize: 512}, 256, 256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(engine.Config{Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	if err := e.Exec(lines...); err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{q: q, e: e, w: e.Worker(0)}
-	r.w.RunOnce() // fill the fill ring
-	return r
-}
-
-// push delivers f n times and runs the worker until all are received.
-func (r *rig) push(t *testing.T, f []byte, n int) {
-	t.Helper()
-	for n > 0 {
-		d := r.q.Deliver(f, n)
-		if d == 0 {
-			t.Fatal("fill ring empty: frames leak")
-		}
-		n -= d
-		for r.w.RunOnce() > 0 {
-		}
-	}
+	return &rig{enginetest.New(t, enginetest.Options{}, lines...)}
 }
 
 func (r *rig) count(t *testing.T, name string) uint64 {
 	t.Helper()
-	b, err := r.e.Instance(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := r.Instance(t, name)
 	p, _ := b.(*blocks.Counter).Counts()
 	return p
-}
-
-func (r *rig) drops(t *testing.T, name string) map[string]uint64 {
-	t.Helper()
-	s, err := r.e.BlockStats(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.Drops
 }
 
 var (
@@ -110,7 +62,7 @@ func TestEthIngress(t *testing.T) {
 		{"truncated tag", frame(ourMAC, peerMAC, 0x0800, 7)[:16], 10},
 	}
 	for _, c := range cases {
-		r.push(t, c.f, c.n)
+		r.Push(t, c.f, c.n)
 	}
 	if got := r.count(t, "c4"); got != 8 {
 		t.Errorf("ipv4 output: %d, want 8", got)
@@ -122,7 +74,7 @@ func TestEthIngress(t *testing.T) {
 		t.Errorf("continue port: %d, want 4", got)
 	}
 	want := map[string]uint64{"bad-src": 13, "not-for-us": 8, "short": 19}
-	got := r.drops(t, "e")
+	got := r.Drops(t, "e")
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("drops %v, want %v", got, want)
@@ -130,10 +82,10 @@ func TestEthIngress(t *testing.T) {
 		}
 	}
 	// promisc accepts every destination; set keeps outputs and bindings.
-	if err := r.e.Exec("set e promisc=true"); err != nil {
+	if err := r.E.Exec("set e promisc=true"); err != nil {
 		t.Fatal(err)
 	}
-	r.push(t, frame(otherMAC, peerMAC, 0x0800), 2)
+	r.Push(t, frame(otherMAC, peerMAC, 0x0800), 2)
 	if got := r.count(t, "c4"); got != 10 {
 		t.Errorf("promisc: ipv4 output %d, want 10", got)
 	}
@@ -141,7 +93,7 @@ func TestEthIngress(t *testing.T) {
 
 func TestEthNoMACAcceptsAll(t *testing.T) {
 	r := newRig(t, "add e eth", "add c counter", "bind e c", "hook e")
-	r.push(t, frame(otherMAC, peerMAC, 0x0800), 3)
+	r.Push(t, frame(otherMAC, peerMAC, 0x0800), 3)
 	if got := r.count(t, "c"); got != 3 {
 		t.Fatalf("got %d, want 3", got)
 	}
@@ -168,33 +120,33 @@ func init() { engine.Register("test-grab", func() engine.Block { return &grab{} 
 
 func TestEthEgressTransmits(t *testing.T) {
 	r := newRig(t, "add e eth", "add app test-grab", "bind e app", "hook e")
-	r.push(t, frame(ourMAC, peerMAC, 0x0800), 1)
-	b, _ := r.e.Instance("app")
+	r.Push(t, frame(ourMAC, peerMAC, 0x0800), 1)
+	b, _ := r.E.Instance("app")
 	g := b.(*grab)
-	if len(g.addrs) != 1 || r.w.Stats().Frames.Held != 1 {
-		t.Fatalf("consumed %v, frames %+v", g.addrs, r.w.Stats().Frames)
+	if len(g.addrs) != 1 || r.W.Stats().Frames.Held != 1 {
+		t.Fatalf("consumed %v, frames %+v", g.addrs, r.W.Stats().Frames)
 	}
 	// The application writes a reply into the frame it holds and sends it
 	// down its block's egress path: app -> eth -> TX ring, no copy.
-	p, err := r.e.Port("app")
+	p, err := r.E.Port("app")
 	if err != nil {
 		t.Fatal(err)
 	}
 	payload := frame(peerMAC, ourMAC, 0x0800)
-	copy(r.q.UMEM().Frame(g.addrs[0]+100, uint32(len(payload))), payload)
+	copy(r.Q.UMEM().Frame(g.addrs[0]+100, uint32(len(payload))), payload)
 	if err := p.Send(0, g.addrs[0], 100, uint32(len(payload))); err != nil {
 		t.Fatal(err)
 	}
-	r.w.RunOnce()
+	r.W.RunOnce()
 	var seen [][]byte
-	if n := r.q.DrainTX(func(b []byte) { seen = append(seen, append([]byte{}, b...)) }); n != 1 {
+	if n := r.Q.DrainTX(func(b []byte) { seen = append(seen, append([]byte{}, b...)) }); n != 1 {
 		t.Fatalf("transmitted %d frames, want 1", n)
 	}
 	if !bytes.Equal(seen[0], payload) {
 		t.Fatal("transmitted bytes differ")
 	}
-	r.w.RunOnce()
-	s := r.w.Stats()
+	r.W.RunOnce()
+	s := r.W.Stats()
 	if s.TxPackets != 1 || s.Frames.InTX != 0 || s.Frames.Held != 0 || s.Frames.Free+s.Frames.Spare+s.Frames.Kernel != s.Frames.Total {
 		t.Fatalf("stats %+v", s)
 	}
@@ -202,7 +154,7 @@ func TestEthEgressTransmits(t *testing.T) {
 
 func TestEthConfigureReportsEveryError(t *testing.T) {
 	r := newRig(t, "add e eth type.ipv4=0x0800")
-	err := r.e.Exec("add f eth mac=zz promisc=maybe type.a=0x12 type.b=0x0800 type.c=0x0800 colour=red")
+	err := r.E.Exec("add f eth mac=zz promisc=maybe type.a=0x12 type.b=0x0800 type.c=0x0800 colour=red")
 	if !errors.Is(err, engine.ErrBadOption) {
 		t.Fatalf("error %v", err)
 	}
@@ -212,11 +164,11 @@ func TestEthConfigureReportsEveryError(t *testing.T) {
 		}
 	}
 	// An invalid set is refused and the old instance stays.
-	old, _ := r.e.Instance("e")
-	if err := r.e.Exec("set e type.ipv4=0x0801x"); err == nil {
+	old, _ := r.E.Instance("e")
+	if err := r.E.Exec("set e type.ipv4=0x0801x"); err == nil {
 		t.Fatal("bad set accepted")
 	}
-	now, _ := r.e.Instance("e")
+	now, _ := r.E.Instance("e")
 	if old != now {
 		t.Fatal("refused set replaced the block")
 	}
@@ -226,15 +178,15 @@ func TestTeeClones(t *testing.T) {
 	r := newRig(t, "add e eth", "add t tee", "add c1 counter", "add c2 counter",
 		"bind e t", "bind t c1", "bind t:clone c2", "hook e")
 	f := frame(ourMAC, peerMAC, 0x0800)
-	r.push(t, f, 300)
+	r.Push(t, f, 300)
 	if a, b := r.count(t, "c1"), r.count(t, "c2"); a != 300 || b != 300 {
 		t.Fatalf("originals %d clones %d, want 300 each", a, b)
 	}
-	tb, _ := r.e.Instance("t")
+	tb, _ := r.E.Instance("t")
 	if made, failed := tb.(*blocks.Tee).Counts(); made != 300 || failed != 0 {
 		t.Fatalf("tee made %d failed %d", made, failed)
 	}
-	if s := r.w.Stats(); s.Frames.Free+s.Frames.Spare+s.Frames.Kernel != s.Frames.Total {
+	if s := r.W.Stats(); s.Frames.Free+s.Frames.Spare+s.Frames.Kernel != s.Frames.Total {
 		t.Fatalf("frames %+v: clones leaked", s.Frames)
 	}
 }
@@ -242,25 +194,25 @@ func TestTeeClones(t *testing.T) {
 func TestCounterReplace(t *testing.T) {
 	r := newRig(t, "add e eth", "add c counter", "bind e c", "hook e")
 	f := frame(ourMAC, peerMAC, 0x0800)
-	r.push(t, f, 10)
-	if err := r.e.Exec("add c2 counter", "replace c c2"); err != nil {
+	r.Push(t, f, 10)
+	if err := r.E.Exec("add c2 counter", "replace c c2"); err != nil {
 		t.Fatal(err)
 	}
-	r.push(t, f, 5)
+	r.Push(t, f, 5)
 	if got := r.count(t, "c"); got != 15 {
 		t.Fatalf("after replace: %d, want 15", got)
 	}
-	if err := r.e.Exec("add c3 counter", "replace-drop c c3"); err != nil {
+	if err := r.E.Exec("add c3 counter", "replace-drop c c3"); err != nil {
 		t.Fatal(err)
 	}
-	r.push(t, f, 2)
+	r.Push(t, f, 2)
 	if got := r.count(t, "c"); got != 2 {
 		t.Fatalf("after replace-drop: %d, want 2", got)
 	}
-	if err := r.e.Exec("add d dummy", "replace c d"); !errors.Is(err, engine.ErrTypeMismatch) {
+	if err := r.E.Exec("add d dummy", "replace c d"); !errors.Is(err, engine.ErrTypeMismatch) {
 		t.Fatalf("replace across types: %v", err)
 	}
-	st, _ := r.e.BlockStats("c")
+	st, _ := r.E.BlockStats("c")
 	if st.Packets != 17 || st.Vectors == 0 {
 		t.Fatalf("engine stats of c %+v: must survive replace", st)
 	}
@@ -279,11 +231,11 @@ func TestDummyAndTypes(t *testing.T) {
 		}
 	}
 	r := newRig(t, "add d dummy", "add c counter", "bind d c", "hook d")
-	r.push(t, []byte{1, 2, 3}, 4)
+	r.Push(t, []byte{1, 2, 3}, 4)
 	if got := r.count(t, "c"); got != 4 {
 		t.Fatalf("dummy forwarded %d, want 4", got)
 	}
-	if err := r.e.Exec("add x dummy foo=1"); !errors.Is(err, engine.ErrBadOption) {
+	if err := r.E.Exec("add x dummy foo=1"); !errors.Is(err, engine.ErrBadOption) {
 		t.Fatalf("dummy accepted an option: %v", err)
 	}
 }

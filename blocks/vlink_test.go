@@ -40,7 +40,7 @@ func init() { engine.Register("test-peek", func() engine.Block { return &peek{} 
 
 func vlinkCounts(t *testing.T, r *rig, name string) blocks.VLinkCounts {
 	t.Helper()
-	b, err := r.e.Instance(name)
+	b, err := r.E.Instance(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,14 +53,14 @@ func TestVLinkIngressDemux(t *testing.T) {
 		"add c5 counter", "add c6 counter", "add co counter",
 		"bind e:v5 v5", "bind v5 c5", "bind e:v6 v6", "bind v6 c6", "bind e:bad wrong", "bind e co", "hook e")
 	f5 := frame(ourMAC, peerMAC, 0xac05)
-	r.push(t, f5, 3)
-	r.push(t, frame(ourMAC, peerMAC, 0xac06, 9), 2) // in a VLAN: eth's L3 says where the type is
-	r.push(t, frame(ourMAC, peerMAC, 0xac07), 4)    // routed to a vlink of another port
-	r.push(t, frame(ourMAC, peerMAC, 0x0800), 1)    // not a vlink frame
+	r.Push(t, f5, 3)
+	r.Push(t, frame(ourMAC, peerMAC, 0xac06, 9), 2) // in a VLAN: eth's L3 says where the type is
+	r.Push(t, frame(ourMAC, peerMAC, 0xac07), 4)    // routed to a vlink of another port
+	r.Push(t, frame(ourMAC, peerMAC, 0x0800), 1)    // not a vlink frame
 	if a, b, o := r.count(t, "c5"), r.count(t, "c6"), r.count(t, "co"); a != 3 || b != 2 || o != 1 {
 		t.Fatalf("c5 %d c6 %d continue %d, want 3 2 1", a, b, o)
 	}
-	if d := r.drops(t, "wrong"); d["other-port"] != 4 {
+	if d := r.Drops(t, "wrong"); d["other-port"] != 4 {
 		t.Fatalf("wrong's drops %v, want other-port 4", d)
 	}
 	c := vlinkCounts(t, r, "v5")
@@ -79,14 +79,14 @@ func TestVLinkKeepAndStrip(t *testing.T) {
 		"bind e:v5 v5", "bind v5 k5", "bind e:v6 v6", "bind v6 k6", "hook e")
 	f5, f6 := frame(ourMAC, peerMAC, 0xac05), frame(ourMAC, peerMAC, 0xac06)
 	f6[14] = 0xee // first payload byte
-	r.push(t, f5, 1)
-	r.push(t, f6, 1)
-	b5, _ := r.e.Instance("k5")
+	r.Push(t, f5, 1)
+	r.Push(t, f6, 1)
+	b5, _ := r.E.Instance("k5")
 	k5 := b5.(*peek)
 	if len(k5.data) != 1 || !bytes.Equal(k5.data[0], f5) || k5.ports[0] != 5 || k5.l3s[0] != 14 {
 		t.Fatalf("kept: %d frames, port %v, l3 %v", len(k5.data), k5.ports, k5.l3s)
 	}
-	b6, _ := r.e.Instance("k6")
+	b6, _ := r.E.Instance("k6")
 	k6 := b6.(*peek)
 	if len(k6.data) != 1 || !bytes.Equal(k6.data[0], f6[14:]) || k6.ports[0] != 6 || k6.l3s[0] != 0 {
 		t.Fatalf("stripped: %d frames, port %v, l3 %v", len(k6.data), k6.ports, k6.l3s)
@@ -98,22 +98,22 @@ func TestVLinkKeepAndStrip(t *testing.T) {
 // the TX ring.
 func sendDown(t *testing.T, r *rig, app string, data []byte) [][]byte {
 	t.Helper()
-	b, _ := r.e.Instance(app)
+	b, _ := r.E.Instance(app)
 	g := b.(*grab)
-	r.push(t, frame(ourMAC, peerMAC, 0xac05), 1)
+	r.Push(t, frame(ourMAC, peerMAC, 0xac05), 1)
 	addr := g.addrs[len(g.addrs)-1]
-	copy(r.q.UMEM().Frame(addr+300, uint32(len(data))), data)
-	p, err := r.e.Port(app)
+	copy(r.Q.UMEM().Frame(addr+300, uint32(len(data))), data)
+	p, err := r.E.Port(app)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := p.Send(0, addr, 300, uint32(len(data))); err != nil {
 		t.Fatal(err)
 	}
-	r.w.RunOnce()
+	r.W.RunOnce()
 	var seen [][]byte
-	r.q.DrainTX(func(b []byte) { seen = append(seen, append([]byte{}, b...)) })
-	r.w.RunOnce()
+	r.Q.DrainTX(func(b []byte) { seen = append(seen, append([]byte{}, b...)) })
+	r.W.RunOnce()
 	return seen
 }
 
@@ -138,13 +138,13 @@ func TestVLinkEgressKeep(t *testing.T) {
 	if out := sendDown(t, r, "app", peerMAC); len(out) != 0 {
 		t.Fatalf("short frame transmitted")
 	}
-	if d := r.drops(t, "v5"); d["too-long"] != 1 || d["short"] != 1 {
+	if d := r.Drops(t, "v5"); d["too-long"] != 1 || d["short"] != 1 {
 		t.Fatalf("drops %v", d)
 	}
 	if c := vlinkCounts(t, r, "v5"); c.TxPackets != 2 || c.RxPackets != 4 {
 		t.Fatalf("counts %+v", c)
 	}
-	if s := r.w.Stats(); s.Frames.Held != 0 {
+	if s := r.W.Stats(); s.Frames.Held != 0 {
 		t.Fatalf("frames %+v", s.Frames)
 	}
 }
@@ -157,7 +157,7 @@ func TestVLinkEgressStrip(t *testing.T) {
 	if len(out) != 1 || !bytes.Equal(out[0], want) {
 		t.Fatalf("transmitted %x, want %x", out, want)
 	}
-	if err := r.e.Exec("set v5 dst=02:00:00:00:00:02"); err != nil {
+	if err := r.E.Exec("set v5 dst=02:00:00:00:00:02"); err != nil {
 		t.Fatal(err)
 	}
 	out = sendDown(t, r, "app", []byte("hi"))
@@ -182,7 +182,7 @@ func TestVLinkConfigure(t *testing.T) {
 		"add a vlink port=1 tap=abcdefghijklmnopq":                   {"tap=", "15 characters"},
 	}
 	for verb, wants := range cases {
-		err := r.e.Exec(verb)
+		err := r.E.Exec(verb)
 		if !errors.Is(err, engine.ErrBadOption) {
 			t.Errorf("%s: error %v, want ErrBadOption", verb, err)
 			continue
@@ -193,10 +193,10 @@ func TestVLinkConfigure(t *testing.T) {
 			}
 		}
 	}
-	if err := r.e.Exec("add a vlink port=0x3ff"); err != nil {
+	if err := r.E.Exec("add a vlink port=0x3ff"); err != nil {
 		t.Fatal(err)
 	}
-	if err := r.e.Exec("add b vlink port=1 dev=no-such-dev0"); err == nil || !strings.Contains(err.Error(), "no-such-dev0") {
+	if err := r.E.Exec("add b vlink port=1 dev=no-such-dev0"); err == nil || !strings.Contains(err.Error(), "no-such-dev0") {
 		t.Fatalf("missing dev: %v", err)
 	}
 }
@@ -206,7 +206,7 @@ func TestVLinkSteering(t *testing.T) {
 		"add c counter")
 	types := func() []uint16 {
 		var out []uint16
-		r.e.View(func(g *engine.Graph) { out = g.EtherTypes() })
+		r.E.View(func(g *engine.Graph) { out = g.EtherTypes() })
 		return out
 	}
 	steps := []struct {
@@ -224,7 +224,7 @@ func TestVLinkSteering(t *testing.T) {
 	}
 	for _, s := range steps {
 		if len(s.verbs) > 0 {
-			if err := r.e.Exec(s.verbs...); err != nil {
+			if err := r.E.Exec(s.verbs...); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -238,8 +238,8 @@ func TestVLinkNoAllocs(t *testing.T) {
 	r := newRig(t, "add e eth type.v5=0xac05", "add v5 vlink port=5", "add c counter",
 		"bind e:v5 v5", "bind v5 c", "hook e")
 	f := frame(ourMAC, peerMAC, 0xac05)
-	r.push(t, f, 64)
-	if n := testing.AllocsPerRun(100, func() { r.push(t, f, 64) }); n != 0 {
+	r.Push(t, f, 64)
+	if n := testing.AllocsPerRun(100, func() { r.Push(t, f, 64) }); n != 0 {
 		t.Fatalf("%v allocations per vector", n)
 	}
 }

@@ -84,10 +84,10 @@ func BenchmarkFilter(b *testing.B) {
 		r := newRig(b, opts...)
 		b.ReportAllocs()
 		for b.Loop() {
-			if r.q.Deliver(frame, batch) != batch {
+			if r.Q.Deliver(frame, batch) != batch {
 				b.Fatal("fill ring short")
 			}
-			for r.w.RunOnce() > 0 {
+			for r.W.RunOnce() > 0 {
 			}
 		}
 		mpps(b, batch)

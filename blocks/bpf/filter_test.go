@@ -9,6 +9,7 @@ import (
 	bpfblock "github.com/lana-net/lana/blocks/bpf"
 	"github.com/lana-net/lana/engine"
 	"github.com/lana-net/lana/internal/cbpf"
+	"github.com/lana-net/lana/internal/enginetest"
 	"github.com/lana-net/lana/internal/frames"
 	"github.com/lana-net/lana/xsk"
 )
@@ -36,67 +37,31 @@ const udpDstPort9 = `{ 0x28, 0, 0, 0x0000000c },
 const udpDstPort9DDD = "16,40 0 0 12,21 0 4 34525,48 0 0 20,21 0 11 17,40 0 0 56,21 8 9 9,21 0 8 2048," +
 	"48 0 0 23,21 0 6 17,40 0 0 20,69 4 0 8191,177 0 0 14,72 0 0 16,21 0 1 9,6 0 0 262144,6 0 0 0"
 
-type rig struct {
-	q *xsk.MemQueue
-	e *engine.Engine
-	w *engine.Worker
-}
+type rig struct{ *enginetest.Rig }
 
 // newRig builds a one-worker engine over a memory queue with the stack
 // f (bpf, opts) -> c (counter), hooked at f.
 func newRig(tb testing.TB, opts ...string) *rig {
 	tb.Helper()
-	q, err := xsk.NewMemQueue(xsk.UMEMConfig{FrameSize: 2048, FrameCount: 1024, FillSize: 1024, CompletionSize: 1024}, 512, 512)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	e, err := engine.New(engine.Config{Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM()}}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			tb.Error(err)
-		}
-	})
-	if err := e.Apply(engine.Verb{Op: "add", Args: append([]string{"f", "bpf"}, opts...)},
-		engine.Verb{Op: "add", Args: []string{"c", "counter"}},
-		engine.Verb{Op: "bind", Args: []string{"f", "c"}},
-		engine.Verb{Op: "hook", Args: []string{"f"}}); err != nil {
-		tb.Fatal(err)
-	}
-	r := &rig{q: q, e: e, w: e.Worker(0)}
-	r.w.RunOnce() // fill the fill ring
-	return r
-}
-
-func (r *rig) push(tb testing.TB, f []byte, n int) {
-	tb.Helper()
-	for n > 0 {
-		d := r.q.Deliver(f, n)
-		if d == 0 {
-			tb.Fatal("fill ring empty: frames leak")
-		}
-		n -= d
-		for r.w.RunOnce() > 0 {
-		}
-	}
+	add := engine.Verb{Op: "add", Args: append([]string{"f", "bpf"}, opts...)}
+	return &rig{enginetest.New(tb, enginetest.Options{Frames: 1024, Ring: 512},
+		add.String(), "add c counter", "bind f c", "hook f")}
 }
 
 // state returns what passed the filter (the counter behind it), the
 // engine's "filtered" drops and the filter's own counters.
 func (r *rig) state(tb testing.TB) (behind, drops, passed, filtered uint64) {
 	tb.Helper()
-	b, err := r.e.Instance("c")
+	b, err := r.E.Instance("c")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	behind, _ = b.(*blocks.Counter).Counts()
-	s, err := r.e.BlockStats("f")
+	s, err := r.E.BlockStats("f")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	fb, err := r.e.Instance("f")
+	fb, err := r.E.Instance("f")
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -131,10 +96,10 @@ func TestFilterForms(t *testing.T) {
 	for _, opt := range []string{"filter=udp dst port 9", "program=" + udpDstPort9, "program=" + udpDstPort9DDD} {
 		t.Run(strings.SplitN(opt, "=", 2)[0], func(t *testing.T) {
 			r := newRig(t, opt)
-			r.push(t, udpFrame(t, 9), 5)
-			r.push(t, udpFrame(t, 10), 3)
-			r.push(t, arpFrame(), 2)
-			r.push(t, udpFrame(t, 9)[:37], 4) // cut inside the destination port: rejected
+			r.Push(t, udpFrame(t, 9), 5)
+			r.Push(t, udpFrame(t, 10), 3)
+			r.Push(t, arpFrame(), 2)
+			r.Push(t, udpFrame(t, 9)[:37], 4) // cut inside the destination port: rejected
 			r.expect(t, 5, 9)
 		})
 	}
@@ -142,15 +107,15 @@ func TestFilterForms(t *testing.T) {
 
 func TestFilterNoProgramPassesAll(t *testing.T) {
 	r := newRig(t)
-	r.push(t, udpFrame(t, 10), 3)
-	r.push(t, arpFrame(), 2)
+	r.Push(t, udpFrame(t, 10), 3)
+	r.Push(t, arpFrame(), 2)
 	r.expect(t, 5, 0)
 }
 
 func TestFilterSetRefusesAndKeepsOldProgram(t *testing.T) {
 	r := newRig(t, "filter=udp dst port 9")
-	r.push(t, udpFrame(t, 9), 2)
-	r.push(t, udpFrame(t, 10), 1)
+	r.Push(t, udpFrame(t, 9), 2)
+	r.Push(t, udpFrame(t, 10), 1)
 	r.expect(t, 2, 1)
 
 	badJump := strings.Replace(udpDstPort9, "{ 0x15, 0, 4, 0x000086dd }", "{ 0x15, 0, 40, 0x000086dd }", 1)
@@ -170,7 +135,7 @@ func TestFilterSetRefusesAndKeepsOldProgram(t *testing.T) {
 		{[]string{"dir=sideways"}, []error{engine.ErrBadOption}, "ingress, egress or both"},
 	}
 	for _, c := range cases {
-		err := r.e.Apply(engine.Verb{Op: "set", Args: append([]string{"f"}, c.opts...)})
+		err := r.E.Apply(engine.Verb{Op: "set", Args: append([]string{"f"}, c.opts...)})
 		if err == nil {
 			t.Fatalf("set %q accepted", c.opts)
 		}
@@ -184,24 +149,24 @@ func TestFilterSetRefusesAndKeepsOldProgram(t *testing.T) {
 		}
 	}
 	// The old filter still runs, with its counts.
-	r.push(t, udpFrame(t, 9), 1)
-	r.push(t, udpFrame(t, 10), 1)
+	r.Push(t, udpFrame(t, 9), 1)
+	r.Push(t, udpFrame(t, 10), 1)
 	r.expect(t, 3, 2)
 
 	// A valid set swaps the program in and carries the counters over.
-	if err := r.e.Apply(engine.Verb{Op: "set", Args: []string{"f", "filter=", "program=" + udpDstPort9DDD, "dir=ingress"}}); err != nil {
+	if err := r.E.Apply(engine.Verb{Op: "set", Args: []string{"f", "filter=", "program=" + udpDstPort9DDD, "dir=ingress"}}); err != nil {
 		t.Fatal(err)
 	}
-	r.push(t, udpFrame(t, 9), 4)
-	r.push(t, arpFrame(), 1)
+	r.Push(t, udpFrame(t, 9), 4)
+	r.Push(t, arpFrame(), 1)
 	r.expect(t, 7, 3)
-	if err := r.e.Apply(engine.Verb{Op: "set", Args: []string{"f", "program=", "filter=arp"}}); err != nil {
+	if err := r.E.Apply(engine.Verb{Op: "set", Args: []string{"f", "program=", "filter=arp"}}); err != nil {
 		t.Fatal(err)
 	}
-	r.push(t, udpFrame(t, 9), 4)
-	r.push(t, arpFrame(), 1)
+	r.Push(t, udpFrame(t, 9), 4)
+	r.Push(t, arpFrame(), 1)
 	r.expect(t, 8, 7)
-	fb, _ := r.e.Instance("f")
+	fb, _ := r.E.Instance("f")
 	if p := fb.(*bpfblock.Filter).Program(); !strings.Contains(p, "0x00000806") {
 		t.Fatalf("running program does not test for ARP:\n%s", p)
 	}
@@ -209,14 +174,14 @@ func TestFilterSetRefusesAndKeepsOldProgram(t *testing.T) {
 
 func TestFilterReplaceCarriesCounters(t *testing.T) {
 	r := newRig(t, "filter=udp")
-	r.push(t, udpFrame(t, 9), 2)
-	r.push(t, arpFrame(), 3)
-	if err := r.e.Apply(engine.Verb{Op: "add", Args: []string{"g", "bpf", "filter=arp"}},
+	r.Push(t, udpFrame(t, 9), 2)
+	r.Push(t, arpFrame(), 3)
+	if err := r.E.Apply(engine.Verb{Op: "add", Args: []string{"g", "bpf", "filter=arp"}},
 		engine.Verb{Op: "replace", Args: []string{"f", "g"}}); err != nil {
 		t.Fatal(err)
 	}
-	r.push(t, udpFrame(t, 9), 2)
-	r.push(t, arpFrame(), 3)
+	r.Push(t, udpFrame(t, 9), 2)
+	r.Push(t, arpFrame(), 3)
 	r.expect(t, 5, 5)
 }
 
@@ -224,9 +189,9 @@ func TestFilterProcessDoesNotAllocate(t *testing.T) {
 	r := newRig(t, "filter=udp dst port 9 or arp")
 	f9, f10 := udpFrame(t, 9), udpFrame(t, 10)
 	if a := testing.AllocsPerRun(100, func() {
-		r.q.Deliver(f9, 32)
-		r.q.Deliver(f10, 32)
-		for r.w.RunOnce() > 0 {
+		r.Q.Deliver(f9, 32)
+		r.Q.Deliver(f10, 32)
+		for r.W.RunOnce() > 0 {
 		}
 	}); a != 0 {
 		t.Fatalf("%v allocations per vector", a)

@@ -9,67 +9,20 @@ import (
 	_ "github.com/lana-net/lana/blocks"
 	"github.com/lana-net/lana/blocks/sockexport"
 	"github.com/lana-net/lana/engine"
-	"github.com/lana-net/lana/xsk"
+	"github.com/lana-net/lana/internal/enginetest"
 )
 
-type rig struct {
-	q *xsk.MemQueue
-	e *engine.Engine
-	w *engine.Worker
-}
+type rig struct{ *enginetest.Rig }
 
 func newRig(t *testing.T, lines ...string) *rig {
 	t.Helper()
-	q, err := xsk.NewMemQueue(xsk.UMEMConfig{FrameSize: 2048, FrameCount: 512, FillSize: 512, CompletionSize: 512}, 256, 256)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(engine.Config{Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM()}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := e.Close(); err != nil {
-			t.Error(err)
-		}
-	})
-	if err := e.Exec(lines...); err != nil {
-		t.Fatal(err)
-	}
-	r := &rig{q: q, e: e, w: e.Worker(0)}
-	r.w.RunOnce()
-	return r
-}
-
-func (r *rig) push(t *testing.T, f []byte, n int) {
-	t.Helper()
-	for n > 0 {
-		d := r.q.Deliver(f, n)
-		if d == 0 {
-			t.Fatal("fill ring empty: frames leak")
-		}
-		n -= d
-		for r.w.RunOnce() > 0 {
-		}
-	}
+	return &rig{enginetest.New(t, enginetest.Options{}, lines...)}
 }
 
 func (r *rig) export(t *testing.T, name string) *sockexport.Export {
 	t.Helper()
-	b, err := r.e.Instance(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b := r.Instance(t, name)
 	return b.(*sockexport.Block).Export()
-}
-
-func (r *rig) drops(t *testing.T, name string) map[string]uint64 {
-	t.Helper()
-	s, err := r.e.BlockStats(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s.Drops
 }
 
 // frame builds an Ethernet frame of ethertype et whose payload starts with tag.
@@ -87,14 +40,14 @@ var stack = []string{"add e0 eth type.p5=0xAC05", "add app socket-export queue=8
 func TestSinkReceiveAndSend(t *testing.T) {
 	r := newRig(t, stack...)
 	x := r.export(t, "app")
-	if err := x.Attach(r.e); err != nil {
+	if err := x.Attach(r.E); err != nil {
 		t.Fatal(err)
 	}
 	var sent [][]byte
 	for i := range 3 {
 		f := frame(0xAC05, byte(i), 60+i)
 		sent = append(sent, f)
-		r.push(t, f, 1)
+		r.Push(t, f, 1)
 	}
 	select {
 	case <-x.Ready():
@@ -112,7 +65,7 @@ func TestSinkReceiveAndSend(t *testing.T) {
 		t.Fatal("Next found a fourth frame")
 	}
 	// The copied frames went back to the worker at once.
-	if got := r.w.Stats().Frames.Held; got != 0 {
+	if got := r.W.Stats().Frames.Held; got != 0 {
 		t.Fatalf("held frames %d, want 0", got)
 	}
 	// Answer each frame: the answers leave through eth's egress on TX.
@@ -121,9 +74,9 @@ func TestSinkReceiveAndSend(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r.w.RunOnce()
+	r.W.RunOnce()
 	var got [][]byte
-	r.q.DrainTX(func(f []byte) { got = append(got, append([]byte(nil), f...)) })
+	r.Q.DrainTX(func(f []byte) { got = append(got, append([]byte(nil), f...)) })
 	if len(got) != 3 {
 		t.Fatalf("transmitted %d frames, want 3", len(got))
 	}
@@ -132,8 +85,8 @@ func TestSinkReceiveAndSend(t *testing.T) {
 			t.Fatalf("answer %d: %x, want %x", i, f, want)
 		}
 	}
-	r.w.RunOnce()
-	fc := r.w.Stats().Frames
+	r.W.RunOnce()
+	fc := r.W.Stats().Frames
 	if fc.Held != 0 || fc.Free+fc.Spare+fc.Kernel+fc.InTX != fc.Total {
 		t.Fatalf("frames after sends: %+v", fc)
 	}
@@ -146,16 +99,16 @@ func TestSinkReceiveAndSend(t *testing.T) {
 func TestSlowReaderDropsCounted(t *testing.T) {
 	r := newRig(t, stack...)
 	x := r.export(t, "app")
-	if err := x.Attach(r.e); err != nil {
+	if err := x.Attach(r.E); err != nil {
 		t.Fatal(err)
 	}
-	r.push(t, frame(0xAC05, 1, 64), 50)
-	d := r.drops(t, "app")
+	r.Push(t, frame(0xAC05, 1, 64), 50)
+	d := r.Drops(t, "app")
 	// queue=8: 8 queued (their frames freed as delivered), 42 refused.
 	if d["queue-full"] != 42 || d["delivered"] != 8 {
 		t.Fatalf("drops %v, want queue-full 42, delivered 8", d)
 	}
-	if st := r.w.Stats(); st.RxPackets != 50 {
+	if st := r.W.Stats(); st.RxPackets != 50 {
 		t.Fatalf("worker received %d, want 50", st.RxPackets)
 	}
 	// Reading frees queue space: the next frames are queued again.
@@ -165,7 +118,7 @@ func TestSlowReaderDropsCounted(t *testing.T) {
 			t.Fatal("queue shorter than 8")
 		}
 	}
-	r.push(t, frame(0xAC05, 2, 64), 3)
+	r.Push(t, frame(0xAC05, 2, 64), 3)
 	if st := x.Stats(); st.Delivered != 11 || st.QueueFull != 42 || st.Queued != 3 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -173,20 +126,20 @@ func TestSlowReaderDropsCounted(t *testing.T) {
 
 func TestNoClientAndDetach(t *testing.T) {
 	r := newRig(t, stack...)
-	r.push(t, frame(0xAC05, 1, 64), 5)
-	if d := r.drops(t, "app"); d["no-client"] != 5 {
+	r.Push(t, frame(0xAC05, 1, 64), 5)
+	if d := r.Drops(t, "app"); d["no-client"] != 5 {
 		t.Fatalf("drops %v, want no-client 5", d)
 	}
 	x := r.export(t, "app")
-	if err := x.Attach(r.e); err != nil {
+	if err := x.Attach(r.E); err != nil {
 		t.Fatal(err)
 	}
-	if err := x.Attach(r.e); !errors.Is(err, sockexport.ErrAttached) {
+	if err := x.Attach(r.E); !errors.Is(err, sockexport.ErrAttached) {
 		t.Fatalf("second attach: %v, want ErrAttached", err)
 	}
-	r.push(t, frame(0xAC05, 1, 64), 2)
+	r.Push(t, frame(0xAC05, 1, 64), 2)
 	x.Detach()
-	r.push(t, frame(0xAC05, 1, 64), 3)
+	r.Push(t, frame(0xAC05, 1, 64), 3)
 	if st := x.Stats(); st.NoClient != 8 || st.Delivered != 2 {
 		t.Fatalf("stats %+v", st)
 	}
@@ -198,17 +151,17 @@ func TestNoClientAndDetach(t *testing.T) {
 func TestSetKeepsClientRemoveFreesKept(t *testing.T) {
 	r := newRig(t, stack...)
 	x := r.export(t, "app")
-	if err := x.Attach(r.e); err != nil {
+	if err := x.Attach(r.E); err != nil {
 		t.Fatal(err)
 	}
-	r.push(t, frame(0xAC05, 1, 64), 2)
-	if err := r.e.Exec("set app queue=16"); err != nil {
+	r.Push(t, frame(0xAC05, 1, 64), 2)
+	if err := r.E.Exec("set app queue=16"); err != nil {
 		t.Fatal(err)
 	}
 	if r.export(t, "app") != x {
 		t.Fatal("set made a new Export: the client would be cut off")
 	}
-	r.push(t, frame(0xAC05, 1, 64), 1)
+	r.Push(t, frame(0xAC05, 1, 64), 1)
 	if st := x.Stats(); st.Delivered != 3 {
 		t.Fatalf("after set: %+v", st)
 	}
@@ -217,10 +170,10 @@ func TestSetKeepsClientRemoveFreesKept(t *testing.T) {
 	if err := x.Send(make([]byte, 2048)); !errors.Is(err, sockexport.ErrTooLong) {
 		t.Fatalf("send of 2048 bytes: %v, want ErrTooLong", err)
 	}
-	if fc := r.w.Stats().Frames; fc.Held != 1 {
+	if fc := r.W.Stats().Frames; fc.Held != 1 {
 		t.Fatalf("frames after a refused send: %+v, want 1 held", fc)
 	}
-	if err := r.e.Exec("unbind e0:p5 app", "rm app"); err != nil {
+	if err := r.E.Exec("unbind e0:p5 app", "rm app"); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -231,8 +184,8 @@ func TestSetKeepsClientRemoveFreesKept(t *testing.T) {
 	if err := x.Send([]byte{1}); !errors.Is(err, sockexport.ErrClosed) {
 		t.Fatalf("send after rm: %v", err)
 	}
-	r.w.RunOnce() // takes the released frames
-	if fc := r.w.Stats().Frames; fc.Held != 0 || fc.Free+fc.Spare+fc.Kernel+fc.InTX != fc.Total {
+	r.W.RunOnce() // takes the released frames
+	if fc := r.W.Stats().Frames; fc.Held != 0 || fc.Free+fc.Spare+fc.Kernel+fc.InTX != fc.Total {
 		t.Fatalf("frames after rm: %+v", fc)
 	}
 }
@@ -241,14 +194,14 @@ func TestTapSeesBothDirections(t *testing.T) {
 	r := newRig(t, "add e0 eth type.p5=0xAC05", "add cap socket-export tap=true", "add app socket-export",
 		"bind e0:p5 cap", "bind cap app", "hook e0")
 	capx, app := r.export(t, "cap"), r.export(t, "app")
-	if err := capx.Attach(r.e); err != nil {
+	if err := capx.Attach(r.E); err != nil {
 		t.Fatal(err)
 	}
-	if err := app.Attach(r.e); err != nil {
+	if err := app.Attach(r.E); err != nil {
 		t.Fatal(err)
 	}
 	in := frame(0xAC05, 7, 80)
-	r.push(t, in, 1)
+	r.Push(t, in, 1)
 	buf := make([]byte, 2048)
 	if _, n, ok := app.Next(buf); !ok || !bytes.Equal(buf[:n], in) {
 		t.Fatal("the application did not get the frame through the tap")
@@ -257,8 +210,8 @@ func TestTapSeesBothDirections(t *testing.T) {
 	if err := app.Send(out); err != nil {
 		t.Fatal(err)
 	}
-	r.w.RunOnce()
-	if n := r.q.DrainTX(nil); n != 1 {
+	r.W.RunOnce()
+	if n := r.Q.DrainTX(nil); n != 1 {
 		t.Fatalf("transmitted %d, want 1", n)
 	}
 	for _, want := range []struct {
@@ -279,7 +232,7 @@ func TestConfigureRefusals(t *testing.T) {
 	r := newRig(t)
 	for _, line := range []string{"add a socket-export queue=100", "add a socket-export queue=0", "add a socket-export snap=70000",
 		"add a socket-export pool=64", "add a socket-export tap=maybe", "add a socket-export color=red"} {
-		if err := r.e.Exec(line); err == nil {
+		if err := r.E.Exec(line); err == nil {
 			t.Errorf("%q accepted", line)
 		}
 	}
@@ -288,14 +241,14 @@ func TestConfigureRefusals(t *testing.T) {
 func TestProcessDoesNotAllocate(t *testing.T) {
 	r := newRig(t, stack...)
 	x := r.export(t, "app")
-	if err := x.Attach(r.e); err != nil {
+	if err := x.Attach(r.E); err != nil {
 		t.Fatal(err)
 	}
 	f := frame(0xAC05, 1, 64)
 	buf := make([]byte, 2048)
 	allocs := testing.AllocsPerRun(200, func() {
-		r.q.Deliver(f, 4)
-		r.w.RunOnce()
+		r.Q.Deliver(f, 4)
+		r.W.RunOnce()
 		for {
 			if _, _, ok := x.Next(buf); !ok {
 				break
@@ -306,8 +259,8 @@ func TestProcessDoesNotAllocate(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		r.w.RunOnce()
-		r.q.DrainTX(nil)
+		r.W.RunOnce()
+		r.Q.DrainTX(nil)
 	})
 	if allocs != 0 {
 		t.Fatalf("%.1f allocations per round, want 0", allocs)
@@ -323,7 +276,7 @@ func TestSendOnly(t *testing.T) {
 	const total = 10_000
 	r := newRig(t, stack...)
 	x := r.export(t, "app")
-	if err := x.Attach(r.e); err != nil {
+	if err := x.Attach(r.E); err != nil {
 		t.Fatal(err)
 	}
 	out := frame(0xAC05, 0, 60)
@@ -348,13 +301,13 @@ func TestSendOnly(t *testing.T) {
 			}
 			sent++
 		}
-		r.w.RunOnce() // hand-offs to TX
-		r.q.DrainTX(check)
-		r.w.RunOnce() // completions back, spare ring topped up
+		r.W.RunOnce() // hand-offs to TX
+		r.Q.DrainTX(check)
+		r.W.RunOnce() // completions back, spare ring topped up
 	}
-	r.w.RunOnce()
-	r.q.DrainTX(check)
-	r.w.RunOnce()
+	r.W.RunOnce()
+	r.Q.DrainTX(check)
+	r.W.RunOnce()
 	if next != total {
 		t.Fatalf("transmitted %d of %d", next, total)
 	}
@@ -362,7 +315,7 @@ func TestSendOnly(t *testing.T) {
 	if st.Sent != total || st.NoFrame != uint64(refusals) || refusals == 0 || st.Delivered != 0 {
 		t.Fatalf("stats %+v (%d refusals seen)", st, refusals)
 	}
-	ws := r.w.Stats()
+	ws := r.W.Stats()
 	if ws.RxPackets != 0 || ws.TxPackets != total {
 		t.Fatalf("worker received %d, sent %d", ws.RxPackets, ws.TxPackets)
 	}
