@@ -68,22 +68,13 @@ func (p Process) Note(blocks int) string {
 func (Process) Swapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error {
 	lr := r.(*lanadReceiver)
 	return func(ctx context.Context) error {
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for gen := 0; ; gen++ {
-			select {
-			case <-ctx.Done():
-				return nil
-			case <-t.C:
-			}
+		return everyPeriod(ctx, every, func(gen int) error {
 			if err := lr.swap(ctx, gen); err != nil {
-				if ctx.Err() != nil {
-					return nil // the window ended during the request
-				}
 				return err
 			}
 			lr.swaps.Add(1)
-		}
+			return nil
+		})
 	}
 }
 
@@ -113,10 +104,9 @@ var paceSeq atomic.Uint32
 
 func (l *lanadReceiver) Name() string { return fmt.Sprintf("lanad-%d", l.blocks) }
 
-// stack is the chain as lanad's stack: the names engineReceiver uses.
+// stack is the chain as lanad's stack: the names the in-process engine uses.
 func (l *lanadReceiver) stack() config.Stack {
-	e := engineReceiver{blocks: l.blocks}
-	names, types := e.chain()
+	names, types := rxbench.Chain(l.blocks)
 	var s config.Stack
 	for i := range names {
 		s.Blocks = append(s.Blocks, config.Block{Name: names[i], Type: types[i]})
@@ -158,7 +148,7 @@ func (l *lanadReceiver) Setup(ifindex int) (err error) {
 	f := &config.File{
 		Interfaces: []config.Interface{{Name: nif.Name, Queues: config.Queues{List: []int{0}},
 			CPUs: []int{l.cpu}, Steering: "all", XSKMode: "copy"}},
-		Poll: l.poll, VectorSize: engVector, Frames: engFrameCount,
+		Poll: l.poll, VectorSize: rxbench.Batch, Frames: rxbench.FrameCount,
 		Bench: &config.Bench{PaceDir: l.paceDir},
 		Stack: l.stack(),
 	}

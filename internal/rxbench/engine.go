@@ -3,8 +3,6 @@ package rxbench
 import (
 	"errors"
 	"fmt"
-	"sync/atomic"
-	"time"
 
 	"github.com/lana-net/lana/blocks"
 	"github.com/lana-net/lana/engine"
@@ -21,10 +19,6 @@ import (
 //
 // Frames leave the chain's end as the engine's "unbound" drop: they were
 // received and recycled, which is what a receiver is measured on.
-//
-// Socket.Stats belongs to the socket's owner, the worker, so the worker
-// samples the socket's drop counters in its OnVector hook (at most once per
-// statsEvery, and once more when Loop ends) and Drops reports the sample.
 type Engine struct {
 	// Blocks is the chain's length (default 3).
 	Blocks int
@@ -37,15 +31,7 @@ type Engine struct {
 	afxdp
 	sock *xsk.Socket
 	eng  *engine.Engine
-
-	lastStats time.Time // the worker's last sample; worker only
-	// The worker's last sample of the socket's drops, for any goroutine.
-	fillEmpty, ringFull, other atomic.Uint64
 }
-
-// statsEvery bounds how often the worker reads the socket's statistics (a
-// getsockopt), so that the sample costs well under a nanosecond a frame.
-const statsEvery = time.Millisecond
 
 // Name implements Receiver: lana-engine-<blocks>[+counter][-<mode>].
 func (e *Engine) Name() string {
@@ -88,7 +74,7 @@ func (e *Engine) Setup(ifindex int) (err error) {
 	}
 	wc := engine.SocketWorker(e.sock)
 	wc.Mode = e.Mode
-	wc.OnVector = e.onVector
+	wc.OnVector = e.consumed.Store // the frames taken, for pacing
 	e.eng, err = engine.New(engine.Config{VectorSize: batch, Workers: []engine.WorkerConfig{wc}})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -99,54 +85,40 @@ func (e *Engine) Setup(ifindex int) (err error) {
 	return nil
 }
 
-// ChainVerbs returns the verbs that build and hook the chain Engine runs:
-// n blocks (a lone dummy "d1" for n = 1, else "eth" followed by dummies
-// "d1".."d<n-1>"), then a counter "count" when counter is set.
-func ChainVerbs(n int, counter bool) []string {
-	var verbs []string
-	prev := ""
-	link := func(name, typ string) {
-		verbs = append(verbs, "add "+name+" "+typ)
-		if prev == "" {
-			verbs = append(verbs, "hook "+name)
-		} else {
-			verbs = append(verbs, "bind "+prev+" "+name)
-		}
-		prev = name
-	}
+// Chain names the blocks of the chain Engine runs: n blocks, a lone dummy
+// "d1" for n = 1, else "eth" followed by dummies "d1".."d<n-1>".
+func Chain(n int) (names, types []string) {
 	if n > 1 {
-		link("eth", "eth")
+		names, types = append(names, "eth"), append(types, "eth")
 	}
 	for i := 1; i <= max(n-1, 1); i++ {
-		link(fmt.Sprintf("d%d", i), "dummy")
+		names, types = append(names, fmt.Sprintf("d%d", i)), append(types, "dummy")
 	}
+	return names, types
+}
+
+// ChainVerbs returns the verbs that build and hook Chain(n), followed by a
+// counter "count" when counter is set.
+func ChainVerbs(n int, counter bool) []string {
+	names, types := Chain(n)
 	if counter {
-		link("count", "counter")
+		names, types = append(names, "count"), append(types, "counter")
+	}
+	var verbs []string
+	for i := range names {
+		verbs = append(verbs, "add "+names[i]+" "+types[i])
+		if i == 0 {
+			verbs = append(verbs, "hook "+names[i])
+		} else {
+			verbs = append(verbs, "bind "+names[i-1]+" "+names[i])
+		}
 	}
 	return verbs
 }
 
-// onVector is the worker's hook: publish the frames taken for pacing and,
-// now and then, sample the socket's drops. Worker goroutine only.
-func (e *Engine) onVector(total uint64) {
-	e.consumed.Store(total)
-	if now := time.Now(); now.Sub(e.lastStats) >= statsEvery {
-		e.lastStats = now
-		e.sampleStats()
-	}
-}
-
-// sampleStats publishes the socket's drop counters; the socket's owner only.
-func (e *Engine) sampleStats() error {
-	st, err := e.sock.Stats()
-	if err != nil {
-		return err
-	}
-	e.fillEmpty.Store(st.RxFillRingEmptyDescs)
-	e.ringFull.Store(st.RxRingFull)
-	e.other.Store(st.RxDropped + st.RxInvalidDescs)
-	return nil
-}
+// Exec applies verbs to the running engine as one transaction (a graph
+// swap), from any goroutine.
+func (e *Engine) Exec(verbs ...string) error { return e.eng.Exec(verbs...) }
 
 // Loop implements Receiver: the engine's worker runs on the calling
 // (pinned, locked) thread until stop is closed.
@@ -160,15 +132,18 @@ func (e *Engine) Loop(stop <-chan struct{}) error {
 		case <-done:
 		}
 	}()
-	err := e.eng.Worker(0).Run()
-	return errors.Join(err, e.sampleStats()) // the worker is gone: this goroutine owns the socket
+	return e.eng.Worker(0).Run()
 }
 
-// Drops implements Receiver: the socket's kernel drops, as the worker last
-// sampled them (at most statsEvery of traffic old). The engine's own drops
-// are frames it received, so they count as received.
+// Drops implements Receiver: the socket's kernel drops. The engine's own
+// drops are frames it received, so they count as received.
 func (e *Engine) Drops() (Drops, error) {
-	return Drops{FillRingEmpty: e.fillEmpty.Load(), RingFull: e.ringFull.Load(), Other: e.other.Load()}, nil
+	k, err := e.sock.KernelStats()
+	if err != nil {
+		return Drops{}, err
+	}
+	return Drops{FillRingEmpty: k.RxFillRingEmptyDescs, RingFull: k.RxRingFull,
+		Other: k.RxDropped + k.RxInvalidDescs}, nil
 }
 
 // Counts returns the counter block's packets and bytes (Counter set); also

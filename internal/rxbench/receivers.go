@@ -22,6 +22,14 @@ const (
 	batch      = 64
 )
 
+// FrameCount and Batch are the UMEM frame count and the receive batch (the
+// engine's vector size) of every AF_XDP receiver here; a receiver built
+// elsewhere (a lanad process) uses them too, so that the rows compare.
+const (
+	FrameCount = frameCount
+	Batch      = batch
+)
+
 // Kernel receives with an xdpcount program: the kernel's XDP_DROP (the limit
 // of this path) or XDP_PASS into the Linux stack, which drops the UDP frames
 // for want of a listener.
