@@ -167,6 +167,9 @@ type BlockStats struct {
 	// Counted is set by blocks that count on their own (counter): the
 	// packets and bytes they saw.
 	Counted *Counted `json:"counted,omitempty"`
+	// Counters are the block's own counters, for blocks that keep some
+	// (engine.Reporter: counter, tee, vlink, bpf, socket-export).
+	Counters map[string]uint64 `json:"counters,omitempty"`
 }
 
 // Counted is a counting block's own tally.

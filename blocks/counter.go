@@ -53,3 +53,9 @@ func (c *Counter) Counts() (packets, bytes uint64) {
 
 // Close does nothing.
 func (c *Counter) Close() error { return nil }
+
+// Counters implements engine.Reporter.
+func (c *Counter) Counters() map[string]uint64 {
+	p, b := c.Counts()
+	return map[string]uint64{"packets": p, "bytes": b}
+}

@@ -68,3 +68,9 @@ func (t *Tee) Counts() (clones, failures uint64) {
 
 // Close does nothing.
 func (t *Tee) Close() error { return nil }
+
+// Counters implements engine.Reporter.
+func (t *Tee) Counters() map[string]uint64 {
+	c, f := t.Counts()
+	return map[string]uint64{"clones": c, "clone_failures": f}
+}

@@ -309,3 +309,15 @@ func (l *VLink) Close() error {
 	}
 	return nil
 }
+
+// Counters implements engine.Reporter; the tap_ keys are zero without tap.
+func (l *VLink) Counters() map[string]uint64 {
+	c := l.Counts()
+	return map[string]uint64{
+		"rx_packets": c.RxPackets, "rx_bytes": c.RxBytes, "tx_packets": c.TxPackets, "tx_bytes": c.TxBytes,
+		"tap_rx_written": c.TAP.RxWritten, "tap_rx_queue_full": c.TAP.RxQueueFull,
+		"tap_rx_write_errors": c.TAP.RxWriteErrors, "tap_tx_sent": c.TAP.TxSent,
+		"tap_tx_foreign": c.TAP.TxForeign, "tap_tx_no_frame": c.TAP.TxNoFrame,
+		"tap_tx_queue_full": c.TAP.TxQueueFull,
+	}
+}

@@ -172,3 +172,9 @@ func (f *Filter) Program() string { return f.text }
 
 // Close does nothing.
 func (f *Filter) Close() error { return nil }
+
+// Counters implements engine.Reporter.
+func (f *Filter) Counters() map[string]uint64 {
+	p, fl := f.Counts()
+	return map[string]uint64{"passed": p, "filtered": fl}
+}

@@ -245,3 +245,5 @@ func TestFilterWorkersRunConcurrently(t *testing.T) {
 		t.Fatalf("passed %d filtered %d, want %d and %d", p, f, 2*3*rounds, 2*2*rounds)
 	}
 }
+
+var _ engine.Reporter = (*bpfblock.Filter)(nil)

@@ -167,3 +167,12 @@ func (b *Block) Close() error {
 	}
 	return b.x.close()
 }
+
+// Counters implements engine.Reporter: the Export's counters, sends included.
+func (b *Block) Counters() map[string]uint64 {
+	s := b.x.Stats()
+	return map[string]uint64{
+		"delivered": s.Delivered, "queue_full": s.QueueFull, "no_client": s.NoClient, "queued": s.Queued,
+		"sent": s.Sent, "send_full": s.SendFull, "no_frame": s.NoFrame, "too_long": s.TooLong,
+	}
+}

@@ -323,3 +323,5 @@ func TestSendOnly(t *testing.T) {
 		t.Fatalf("frames after sending: %+v", fc)
 	}
 }
+
+var _ engine.Reporter = (*sockexport.Block)(nil)

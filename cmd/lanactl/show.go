@@ -40,6 +40,9 @@ func showCmd() *cobra.Command {
 			if s.Counted != nil {
 				fmt.Printf("  counted:     %d packets, %d bytes\n", s.Counted.Packets, s.Counted.Bytes)
 			}
+			for _, k := range slices.Sorted(maps.Keys(s.Counters)) {
+				fmt.Printf("  %-20s %d\n", k+":", s.Counters[k])
+			}
 			return nil
 		},
 	}

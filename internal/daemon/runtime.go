@@ -472,12 +472,13 @@ func (r *Runtime) blockStats(name, typ string) (api.BlockStats, error) {
 		return api.BlockStats{}, err
 	}
 	out := api.BlockStats{Packets: bs.Packets, Bytes: bs.Bytes, Vectors: bs.Vectors, Drops: bs.Drops, NsPerPacket: bs.NsPerPacket, Panics: bs.Panics}
-	if typ == "counter" {
-		if inst, err := r.eng.Instance(name); err == nil {
-			if c, ok := inst.(counting); ok {
-				p, b := c.Counts()
-				out.Counted = &api.Counted{Packets: p, Bytes: b}
-			}
+	if inst, err := r.eng.Instance(name); err == nil {
+		if c, ok := inst.(counting); ok && typ == "counter" {
+			p, b := c.Counts()
+			out.Counted = &api.Counted{Packets: p, Bytes: b}
+		}
+		if rep, ok := inst.(engine.Reporter); ok {
+			out.Counters = rep.Counters()
 		}
 	}
 	return out, nil

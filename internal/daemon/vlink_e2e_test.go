@@ -206,6 +206,13 @@ func TestVLinkSteeringFollowsStack(t *testing.T) {
 	if b := d.show("v5"); b.Stats.Packets != 50 || len(b.Stats.Drops) != 0 {
 		t.Fatalf("v5 stats %+v", b.Stats)
 	}
+	// The vlink's own counters reach lanactl show.
+	if c := d.show("v5").Stats.Counters; c["rx_packets"] != 50 || c["rx_bytes"] == 0 || c["tx_packets"] != 0 {
+		t.Fatalf("v5 counters %v, want rx_packets 50", c)
+	}
+	if out := d.mustCtl("show", "v5"); !strings.Contains(out, "rx_packets:") {
+		t.Fatalf("lanactl show v5 lacks the vlink's counters:\n%s", out)
+	}
 }
 
 // TestVLinkTAP: vlink 5 shown as TAP device lv5 in B. A frame written to
