@@ -91,51 +91,28 @@ func (b *Block) TakeState(old engine.Block) {
 func (b *Block) Export() *Export { return b.x }
 
 // Process copies the vector's frames into the worker's queue. Worker only.
+// An export takes the ingress frames (each gets a drop verdict saying where
+// it went: delivered, queue-full or no-client) and lets the application's
+// egress frames pass; a tap copies frames of both directions and lets every
+// one continue.
 func (b *Block) Process(v *engine.Vector) {
 	x := b.x
-	ln := &x.lanes[v.Worker]
-	if x.tap {
-		b.tapVector(x, ln, v)
-		return
-	}
-	if v.Dir == engine.Egress {
+	if !x.tap && v.Dir == engine.Egress {
 		return // the application's frames continue down
 	}
-	n := uint64(len(v.Pkts))
-	if !x.attached.Load() {
-		for i := range v.Pkts {
-			v.Drop(i, dropNoClient)
-		}
-		add(&ln.noClient, n)
-		return
-	}
-	head, tail := ln.head.Load(), ln.tail.Load()
-	depth := uint64(len(ln.slots))
-	now := time.Now().UnixNano()
-	var full uint64
-	for i := range v.Pkts {
-		p := &v.Pkts[i]
-		if tail-head == depth {
-			v.Drop(i, dropQueueFull)
-			full++
-			continue
-		}
-		ln.put(tail, now, p, engine.Ingress, x.snap)
-		tail++
-		v.Drop(i, dropDelivered)
-	}
-	ln.tail.Store(tail) // publishes the slots to the reader
-	add(&ln.delivered, n-full)
-	add(&ln.queueFull, full)
-	if full < n {
-		x.notify()
-	}
+	x.enqueue(&x.lanes[v.Worker], v, !x.tap)
 }
 
-// tapVector copies every frame and lets it continue.
-func (b *Block) tapVector(x *Export, ln *lane, v *engine.Vector) {
+// enqueue copies v's frames into lane ln and counts them; with own set, the
+// frames end here, each with the drop verdict naming its fate. Worker only.
+func (x *Export) enqueue(ln *lane, v *engine.Vector, own bool) {
 	n := uint64(len(v.Pkts))
 	if !x.attached.Load() {
+		if own {
+			for i := range v.Pkts {
+				v.Drop(i, dropNoClient)
+			}
+		}
 		add(&ln.noClient, n)
 		return
 	}
@@ -145,13 +122,19 @@ func (b *Block) tapVector(x *Export, ln *lane, v *engine.Vector) {
 	var full uint64
 	for i := range v.Pkts {
 		if tail-head == depth {
+			if own {
+				v.Drop(i, dropQueueFull)
+			}
 			full++
 			continue
 		}
 		ln.put(tail, now, &v.Pkts[i], v.Dir, x.snap)
 		tail++
+		if own {
+			v.Drop(i, dropDelivered)
+		}
 	}
-	ln.tail.Store(tail)
+	ln.tail.Store(tail) // publishes the slots to the reader
 	add(&ln.delivered, n-full)
 	add(&ln.queueFull, full)
 	if full < n {
