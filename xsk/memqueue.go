@@ -18,18 +18,13 @@ import (
 // one per side, but the counters are plain fields).
 type MemQueue struct {
 	umem *UMEM
-	// User side. Written by the owning goroutine.
-	fill FillRing
-	comp CompletionRing
-	rx   RXRing
-	tx   TXRing
+	// User side, with its tally. Written by the owning goroutine.
+	userRings
 	// Kernel side: views of the same memories from the other end.
 	kFill CompletionRing // consumes the fill ring
 	kComp FillRing       // produces completions
 	kRX   TXRing         // produces RX descriptors
 	kTX   RXRing         // consumes TX descriptors
-	// counters is the user side's tally, as on a Socket.
-	counters counters
 	// dropped counts frames Deliver refused because they did not fit a
 	// frame (the kernel's rx_dropped).
 	dropped uint64
@@ -100,35 +95,19 @@ func (q *MemQueue) TXRing() *TXRing { return &q.tx }
 
 // Receive takes up to len(descs) received descriptors and returns how many.
 // The frames they name are the caller's until refilled.
-func (q *MemQueue) Receive(descs []Desc) int {
-	n := q.rx.Consume(descs)
-	q.counters.rxPackets += uint64(n)
-	return n
-}
+func (q *MemQueue) Receive(descs []Desc) int { return q.receive(descs) }
 
 // Refill hands frames to the kernel side through the fill ring and returns
 // how many fitted.
-func (q *MemQueue) Refill(addrs []uint64) int {
-	n := q.fill.Produce(addrs)
-	q.counters.filled += uint64(n)
-	return n
-}
+func (q *MemQueue) Refill(addrs []uint64) int { return q.refill(addrs) }
 
 // Transmit queues descs on the TX ring and returns how many fitted. No kick
 // is needed: DrainTX plays the kernel.
-func (q *MemQueue) Transmit(descs []Desc) int {
-	n := q.tx.Produce(descs)
-	q.counters.txPackets += uint64(n)
-	return n
-}
+func (q *MemQueue) Transmit(descs []Desc) int { return q.produceTX(descs) }
 
 // Complete takes up to len(addrs) completed frame addresses and returns how
 // many.
-func (q *MemQueue) Complete(addrs []uint64) int {
-	n := q.comp.Consume(addrs)
-	q.counters.completed += uint64(n)
-	return n
-}
+func (q *MemQueue) Complete(addrs []uint64) int { return q.consumeCompletions(addrs) }
 
 // Poll reports whether received descriptors are waiting. There is no kernel
 // to wait for, so it never blocks and ignores timeout.

@@ -80,12 +80,9 @@ type Socket struct {
 	// off. Written once by Open.
 	alwaysKick bool
 	umem       *UMEM
-	// The rings. Their shared indices live in maps; the rest is owned by
-	// the socket's goroutine.
-	fill FillRing
-	comp CompletionRing
-	rx   RXRing
-	tx   TXRing
+	// The rings and LANA's tally. The rings' shared indices live in maps;
+	// the rest is owned by the socket's goroutine.
+	userRings
 	// maps are the rings' mmaps: fill, completion, rx, tx.
 	maps [4][]byte
 	// pfd and ts are Poll's syscall arguments, kept here so that Poll does
@@ -98,8 +95,6 @@ type Socket struct {
 	// efd is the eventfd that Wake writes and Poll waits on besides the
 	// socket; -1 when not open. Written by Open and Close under wmu.
 	efd int
-	// counters are written by the owning goroutine only.
-	counters counters
 }
 
 // Open creates an AF_XDP socket on queue of the interface ifindex, in the
@@ -390,6 +385,12 @@ func (s *Socket) Ifindex() int { return s.ifindex }
 // Queue returns the queue the socket is bound to.
 func (s *Socket) Queue() int { return s.queue }
 
+// NeedWakeup reports whether XDP_USE_NEED_WAKEUP is in effect: the kernel
+// flags the fill and TX rings when it must be woken, and the socket wakes it
+// only then (Transmit, Poll). On copy-mode drivers the TX ring is kicked
+// regardless, since copy-mode TX only runs inside sendto.
+func (s *Socket) NeedWakeup() bool { return s.needWakeup }
+
 // FillRing returns the socket's fill ring.
 func (s *Socket) FillRing() *FillRing { return &s.fill }
 
@@ -402,35 +403,20 @@ func (s *Socket) RXRing() *RXRing { return &s.rx }
 // TXRing returns the socket's TX ring.
 func (s *Socket) TXRing() *TXRing { return &s.tx }
 
-// NeedWakeup reports whether XDP_USE_NEED_WAKEUP is in effect: the kernel
-// flags the fill and TX rings when it must be woken, and the socket wakes it
-// only then (Transmit, Poll). On copy-mode drivers the TX ring is kicked
-// regardless, since copy-mode TX only runs inside sendto.
-func (s *Socket) NeedWakeup() bool { return s.needWakeup }
-
 // Receive takes up to len(descs) received descriptors and returns how many.
 // The frames they name are the caller's until handed back with Refill (or
 // sent with Transmit).
-func (s *Socket) Receive(descs []Desc) int {
-	n := s.rx.Consume(descs)
-	s.counters.rxPackets += uint64(n)
-	return n
-}
+func (s *Socket) Receive(descs []Desc) int { return s.receive(descs) }
 
 // Refill hands frames to the kernel through the fill ring and returns how
 // many fitted; the caller keeps the rest.
-func (s *Socket) Refill(addrs []uint64) int {
-	n := s.fill.Produce(addrs)
-	s.counters.filled += uint64(n)
-	return n
-}
+func (s *Socket) Refill(addrs []uint64) int { return s.refill(addrs) }
 
 // Transmit queues descs on the TX ring, kicks the kernel when it needs it, and
 // returns how many descriptors fitted; the caller keeps the rest. The frames
 // come back through Complete once sent.
 func (s *Socket) Transmit(descs []Desc) int {
-	n := s.tx.Produce(descs)
-	s.counters.txPackets += uint64(n)
+	n := s.produceTX(descs)
 	if n > 0 {
 		s.kickTX()
 	}
@@ -458,8 +444,7 @@ func (s *Socket) kickTX() {
 // kernel sends a limited budget per kick, or the completion ring was full),
 // it kicks again.
 func (s *Socket) Complete(addrs []uint64) int {
-	n := s.comp.Consume(addrs)
-	s.counters.completed += uint64(n)
+	n := s.consumeCompletions(addrs)
 	if s.tx.r.unconsumed() > 0 {
 		s.kickTX()
 	}
