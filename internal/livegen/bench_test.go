@@ -37,7 +37,7 @@ func benchPair(b *testing.B) (*testbed.Pair, *xdpcount.Counter) {
 func benchGen(b *testing.B, mode string, cfg livegen.Config) {
 	b.ReportAllocs()
 	const slice = 200 * time.Millisecond
-	var received, sent uint64
+	var received, sent, skipped uint64
 	var busy time.Duration
 	drop := cfg.Pace
 	for b.Loop() {
@@ -59,10 +59,14 @@ func benchGen(b *testing.B, mode string, cfg livegen.Config) {
 		}
 		received += drop() - before
 		sent += res.Sent
+		skipped += res.Skipped
 		busy += res.Elapsed
 	}
 	b.ReportMetric(float64(received)/busy.Seconds()/1e6, "Mpps")
 	b.ReportMetric(float64(sent)/busy.Seconds()/1e6, "sent-Mpps")
+	if sent > 0 {
+		b.ReportMetric(float64(skipped)/float64(sent), "skips/frame")
+	}
 }
 
 func BenchmarkLiveGen(b *testing.B) {

@@ -18,20 +18,32 @@
 // on every frame; the UDP checksum is then 0 ("none").
 //
 // One BPF_PROG_RUN call costs a page-pool setup and a teardown that waits for
-// pages still in flight: about 30 ms on Linux 6.18. Sending in small chunks
-// from Go is therefore hopeless (2,400 frames/s with 64-frame calls), so each
-// call runs about a million iterations and the program itself does what the
-// Go loop cannot:
+// pages still in flight: about 30 ms on Linux 6.18, with CPU 0 idle
+// meanwhile. Sending in small chunks from Go is therefore hopeless (2,400
+// frames/s with 64-frame calls), and even million-iteration calls left the
+// sending CPU idle about 17% of the time. So a run is one call of up to 2^32
+// iterations that the program steers itself, and a watcher goroutine ends it:
+// it polls the program's state every millisecond (Sent stays live) and, on
+// the duration, the context or the count, sends SIGURG to the sending thread
+// until the kernel has returned EINTR. The call is made directly, not through
+// cilium/ebpf's Program.Run, which restarts a call that ends in EINTR. The
+// program does what a Go loop between calls would:
 //
 //   - Count: the program drops (does not send) frames once its counter
-//     reaches the limit, so exactly Count frames leave even when the library
-//     repeats an interrupted call.
-//   - Pacing: with Config.PaceMap (the receiver's per-CPU counter) the
-//     program keeps at most Outstanding frames in flight. It reads the
-//     receiver's counter with bpf_map_lookup_percpu_elem only when its credit
-//     is spent, and, when the receiver is behind, skips 32 iterations (drops
-//     without sending) before looking again, so that the sender does not
-//     bounce the receiver's cache line on every frame.
+//     reaches the limit, so exactly Count frames leave. Unpaced and without
+//     a rate every iteration sends, and the call is exactly Count long.
+//   - Pacing: with Config.PaceMap (the receiver's per-CPU counter, or a plain
+//     array) the program keeps at most Outstanding frames in flight. It reads
+//     the receiver's counter with bpf_map_lookup_percpu_elem only when its
+//     credit is spent. When the receiver is behind it first spins in
+//     bpf_loop (a few microseconds, looking every 32 turns) until half of
+//     Outstanding is free; a receiver still behind after that is waited for
+//     by skipping 32 iterations (dropping without sending) between looks.
+//     Spinning comes first because a skipped iteration still allocates a
+//     page and returns it through the page pool's locked ring, the lock the
+//     receiver takes for every frame it frees; skipping comes second because
+//     the kernel wakes a sleeping receiver only when a batch of iterations
+//     ends.
 //   - Rate: with Config.Rate the program compares bpf_ktime_get_ns with the
 //     frame's due time and skips until it is due.
 //

@@ -3,12 +3,14 @@ package livegen
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/btf"
 	"golang.org/x/sys/unix"
 
 	"github.com/lana-net/lana/internal/frames"
@@ -55,10 +57,6 @@ const (
 	// receiver that is behind: a look pulls the receiver's counter cache
 	// line across CPUs, which slows the receiver down.
 	pacedWait = 32
-	// runIterations is the Repeat of one BPF_PROG_RUN: large, because each
-	// call pays a page-pool setup and a teardown that waits for in-flight
-	// pages (tens of milliseconds on Linux 6.18).
-	runIterations = 1 << 20
 )
 
 // XDPLive sends frames with BPF_PROG_RUN in live-frames mode: a tiny XDP
@@ -183,7 +181,8 @@ const (
 // with the previous run's modifications.
 func (p genProgram) instructions() asm.Instructions {
 	ins := asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
+		// The kernel wants BTF for every function once there are two.
+		btf.WithFuncMetadata(asm.Mov.Reg(asm.R6, asm.R1), btfFunc("lana_livegen", btf.FuncParam{Name: "ctx", Type: &btf.Pointer{Target: &btf.Struct{Name: "xdp_md"}}})),
 		asm.StoreImm(asm.RFP, -4, 0, asm.Word), // key 0 for both maps
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, -4),
@@ -219,41 +218,34 @@ func (p genProgram) instructions() asm.Instructions {
 			asm.Sub.Imm(asm.R1, 1),
 			asm.StoreMem(asm.R9, stWait, asm.R1, asm.DWord),
 			asm.Ja.Label("skip"),
-			// look: r8 = sum of the receiver's per-CPU counts.
-			asm.Mov.Imm(asm.R8, 0).WithSymbol("look"),
 		)
-		for cpu := 0; cpu < p.cpus; cpu++ {
-			next := fmt.Sprintf("cpu%d", cpu+1)
-			lookup := asm.Instructions{asm.Mov.Imm(asm.R3, int32(cpu)), asm.FnMapLookupPercpuElem.Call()}
-			if p.pacePlain {
-				lookup = asm.Instructions{asm.FnMapLookupElem.Call()}
-			}
-			ins = append(ins,
-				asm.LoadMapPtr(asm.R1, p.paceFD),
-				asm.Mov.Reg(asm.R2, asm.RFP),
-				asm.Add.Imm(asm.R2, -4),
-			)
-			ins = append(ins, lookup...)
-			ins = append(ins,
-				asm.JEq.Imm(asm.R0, 0, next),
-				asm.LoadMem(asm.R0, asm.R0, 0, asm.DWord),
-				asm.Add.Reg(asm.R8, asm.R0),
-				asm.Mov.Imm(asm.R0, 0).WithSymbol(next),
-			)
-		}
+		// look: r1 = credit from the receiver's count, or "behind".
+		ins = append(ins, p.credit("look", asm.R9, stBase, 1, "behind")...)
 		ins = append(ins,
-			// r8 = consumed = sum - base; r1 = credit = outstanding - (sent - consumed)
-			asm.LoadMem(asm.R1, asm.R9, stBase, asm.DWord),
-			asm.Sub.Reg(asm.R8, asm.R1),
-			asm.LoadImm(asm.R1, int64(p.outstanding), asm.DWord),
-			asm.JGE.Reg(asm.R8, asm.R7, "credit"), // receiver saw everything (or strays)
-			asm.Mov.Reg(asm.R2, asm.R7),
-			asm.Sub.Reg(asm.R2, asm.R8), // r2 = in flight
-			asm.JGE.Reg(asm.R2, asm.R1, "behind"),
-			asm.Sub.Reg(asm.R1, asm.R2),
 			asm.StoreMem(asm.R9, stCredit, asm.R1, asm.DWord).WithSymbol("credit"),
 			asm.Ja.Label("spend"),
-			asm.Mov.Imm(asm.R1, pacedWait).WithSymbol("behind"),
+			// behind: first wait for the receiver inside the program
+			// (spin): that costs no page, where a skipped iteration
+			// allocates one and returns it through the page pool's locked
+			// ring, the lock the receiver's CPU takes for every frame it
+			// frees.
+			asm.LoadMem(asm.R1, asm.R9, stBase, asm.DWord).WithSymbol("behind"),
+			asm.StoreMem(asm.RFP, spinCtx+spinBase, asm.R1, asm.DWord),
+			asm.StoreMem(asm.RFP, spinCtx+spinSent, asm.R7, asm.DWord),
+			asm.Mov.Imm(asm.R1, 0),
+			asm.StoreMem(asm.RFP, spinCtx+spinCredit, asm.R1, asm.DWord),
+			asm.Mov.Imm(asm.R1, spinLoops),
+			asm.Instruction{OpCode: asm.LoadImmOp(asm.DWord), Dst: asm.R2, Src: asm.PseudoFunc, Constant: -1}.WithReference("spin"),
+			asm.Mov.Reg(asm.R3, asm.RFP),
+			asm.Add.Imm(asm.R3, spinCtx),
+			asm.Mov.Imm(asm.R4, 0),
+			asm.FnLoop.Call(),
+			asm.LoadMem(asm.R1, asm.RFP, spinCtx+spinCredit, asm.DWord),
+			asm.JNE.Imm(asm.R1, 0, "credit"),
+			// Still behind after the spin: skip iterations for a while.
+			// The receiver may be asleep: the kernel wakes the peer's NAPI
+			// only when a batch ends, and skipping ends it sooner.
+			asm.Mov.Imm(asm.R1, pacedWait),
 			asm.StoreMem(asm.R9, stWait, asm.R1, asm.DWord),
 			asm.Ja.Label("skip"),
 			asm.LoadMem(asm.R1, asm.R9, stCredit, asm.DWord).WithSymbol("spend"),
@@ -298,9 +290,104 @@ func (p genProgram) instructions() asm.Instructions {
 			asm.StoreMem(asm.R9, stSkipped, asm.R1, asm.DWord),
 		)
 	}
-	return append(ins,
+	ins = append(ins,
 		asm.Mov.Imm(asm.R0, xdpDrop).WithSymbol("drop"),
 		asm.Return(),
+	)
+	if p.cpus > 0 {
+		ins = append(ins, p.spin()...)
+	}
+	return ins
+}
+
+// The pacing spin: bpf_loop runs spin up to spinLoops times (a few
+// microseconds), and spin looks at the receiver's count every spinLookEvery
+// calls (a look pulls the receiver's cache line over, which slows the
+// receiver when done too often). The spin waits until half of Outstanding
+// is free, so that a look buys many frames. Its context is three u64s on the
+// program's stack at spinCtx. Longer spins measured worse (see
+// docs/performance.md): frames queued during the batch reach a receiver
+// that went to sleep only when the batch ends.
+const (
+	spinLoops     = 256
+	spinLookEvery = 32 // a power of two
+	spinCtx       = -32
+	spinCredit    = 0
+	spinBase      = 8
+	spinSent      = 16
+)
+
+// u64 is the BTF type of a u64 argument.
+var u64 = &btf.Int{Name: "u64", Size: 8}
+
+// btfFunc describes a static function returning a 64-bit integer, for the
+// program's BTF.
+func btfFunc(name string, params ...btf.FuncParam) *btf.Func {
+	proto := &btf.FuncProto{Return: &btf.Int{Name: "long", Size: 8, Encoding: btf.Signed}, Params: params}
+	return &btf.Func{Name: name, Type: proto, Linkage: btf.StaticFunc}
+}
+
+// spin is the bpf_loop callback (r1 index, r2 context): it returns 1, with
+// the credit stored in the context, once the receiver is back under
+// Outstanding frames in flight, and 0 (go on) until then.
+func (p genProgram) spin() asm.Instructions {
+	ins := asm.Instructions{
+		btf.WithFuncMetadata(asm.Mov.Reg(asm.R6, asm.R2), btfFunc("lana_spin",
+			btf.FuncParam{Name: "index", Type: u64}, btf.FuncParam{Name: "ctx", Type: &btf.Pointer{Target: &btf.Void{}}})).WithSymbol("spin"),
+		asm.And.Imm(asm.R1, spinLookEvery-1),
+		asm.JNE.Imm(asm.R1, 0, "spin_on"),
+		asm.StoreImm(asm.RFP, -4, 0, asm.Word), // key 0
+		asm.LoadMem(asm.R7, asm.R6, spinSent, asm.DWord),
+	}
+	ins = append(ins, p.credit("spin_look", asm.R6, spinBase, int32(max(1, p.outstanding/2)), "spin_on")...)
+	return append(ins,
+		asm.StoreMem(asm.R6, spinCredit, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, 1),
+		asm.Return(),
+		asm.Mov.Imm(asm.R0, 0).WithSymbol("spin_on"),
+		asm.Return(),
+	)
+}
+
+// credit computes how many frames may go, from r7 (sent), the receiver's
+// count (the pace map, key 0 at fp-4) and the count at the start (the u64 at
+// base+baseOff): r1 = Outstanding - in flight, falling through when that is
+// at least least and jumping to behind otherwise. The first instruction
+// carries label. It uses r0-r5 and r8.
+func (p genProgram) credit(label string, base asm.Register, baseOff int16, least int32, behind string) asm.Instructions {
+	ins := asm.Instructions{asm.Mov.Imm(asm.R8, 0).WithSymbol(label)}
+	for cpu := 0; cpu < p.cpus; cpu++ {
+		next := fmt.Sprintf("%s_cpu%d", label, cpu+1)
+		lookup := asm.Instructions{asm.Mov.Imm(asm.R3, int32(cpu)), asm.FnMapLookupPercpuElem.Call()}
+		if p.pacePlain {
+			lookup = asm.Instructions{asm.FnMapLookupElem.Call()}
+		}
+		ins = append(ins,
+			asm.LoadMapPtr(asm.R1, p.paceFD),
+			asm.Mov.Reg(asm.R2, asm.RFP),
+			asm.Add.Imm(asm.R2, -4),
+		)
+		ins = append(ins, lookup...)
+		ins = append(ins,
+			asm.JEq.Imm(asm.R0, 0, next),
+			asm.LoadMem(asm.R0, asm.R0, 0, asm.DWord),
+			asm.Add.Reg(asm.R8, asm.R0),
+			asm.Mov.Imm(asm.R0, 0).WithSymbol(next),
+		)
+	}
+	done := label + "_credit"
+	return append(ins,
+		// r8 = consumed = sum - base; r1 = outstanding - (sent - consumed)
+		asm.LoadMem(asm.R1, base, baseOff, asm.DWord),
+		asm.Sub.Reg(asm.R8, asm.R1),
+		asm.LoadImm(asm.R1, int64(p.outstanding), asm.DWord),
+		asm.JGE.Reg(asm.R8, asm.R7, done), // receiver saw everything (or strays)
+		asm.Mov.Reg(asm.R2, asm.R7),
+		asm.Sub.Reg(asm.R2, asm.R8), // r2 = in flight
+		asm.JGE.Reg(asm.R2, asm.R1, behind),
+		asm.Sub.Reg(asm.R1, asm.R2),
+		asm.JLT.Imm(asm.R1, least, behind),
+		asm.Mov.Reg(asm.R1, asm.R1).WithSymbol(done),
 	)
 }
 
@@ -332,34 +419,45 @@ func (g *XDPLive) Run(ctx context.Context) (Result, error) {
 		return Result{}, fmt.Errorf("reset generator state: %w", err)
 	}
 	md := &xdpMD{DataEnd: uint32(len(g.tmpl)), IngressIfindex: uint32(g.cfg.Ifindex)}
-	opts := ebpf.RunOptions{
-		Data:      g.tmpl,
-		Context:   md,
-		Flags:     unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-		BatchSize: g.cfg.BatchSize,
-		Repeat:    runIterations,
-	}
+	call := newLiveRun(g.prog.FD(), g.tmpl, md, g.cfg.BatchSize)
+	// Without pacing or a rate every iteration sends, so a count is one
+	// exact call; otherwise skipped iterations make the number unknowable
+	// and the watcher ends the call once the program reached the limit.
+	exact := g.cfg.Count > 0 && g.cfg.Pace == nil && g.cfg.Rate == 0
 	var start time.Time
 	var elapsed time.Duration
-	cur := st
-	err := g.cfg.onThread(func() error {
+	var cur stateValue
+	err := g.cfg.onThread(func() (err error) {
+		w := newWatcher(unix.Gettid())
+		defer func() {
+			if werr := w.finish(); err == nil {
+				err = werr
+			}
+		}()
 		start = time.Now()
 		var deadline time.Time
 		if g.cfg.Duration > 0 {
 			deadline = start.Add(g.cfg.Duration)
 		}
-		for ctx.Err() == nil && (deadline.IsZero() || time.Now().Before(deadline)) {
-			opts.Repeat = runIterations
-			if left := cur.Limit - cur.Sent; g.cfg.Count > 0 && left < runIterations {
-				// Skipped iterations send nothing: leave room for them.
-				if g.cfg.Pace != nil || g.cfg.Rate > 0 {
-					left = min(runIterations, 4*left+4096)
-				}
-				opts.Repeat = uint32(left)
+		go w.watch(ctx, deadline, func() (bool, error) {
+			var v stateValue
+			if err := g.state.Lookup(uint32(0), &v); err != nil {
+				return true, fmt.Errorf("read generator state: %w", err)
 			}
-			if _, err := g.prog.Run(&opts); err != nil {
+			g.sent.store(v.Sent)
+			return v.Sent >= v.Limit, nil
+		})
+		for !w.stopping() {
+			repeat := uint32(math.MaxUint32)
+			if exact {
+				repeat = uint32(min(st.Limit-g.sent.load(), math.MaxUint32))
+			}
+			err := call.run(repeat)
+			if err != nil && !errors.Is(err, unix.EINTR) {
 				return fmt.Errorf("run live frames on ifindex %d: %w", g.cfg.Ifindex, err)
 			}
+			// EINTR without a stop was some other signal: the state map
+			// carries the run on in the next call.
 			if err := g.state.Lookup(uint32(0), &cur); err != nil {
 				return fmt.Errorf("read generator state: %w", err)
 			}
@@ -371,6 +469,9 @@ func (g *XDPLive) Run(ctx context.Context) (Result, error) {
 		elapsed = time.Since(start)
 		return nil
 	})
+	if cur.Sent > 0 {
+		g.sent.store(cur.Sent) // the watcher, gone now, may have stored an older value last
+	}
 	res := result("xdp-live", g.sent.load(), len(g.tmpl), elapsed, 0)
 	if g.cfg.Pace != nil {
 		res.Consumed = g.cfg.Pace() - base

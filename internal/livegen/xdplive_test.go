@@ -102,3 +102,66 @@ func TestXDPLiveCountPaced(t *testing.T) {
 	}
 	t.Logf("%+v", res)
 }
+
+// TestXDPLiveStops checks that one long BPF_PROG_RUN call still ends on
+// time: on the duration, on the context, and exactly at an unpaced count
+// (one call of Count iterations).
+func TestXDPLiveStops(t *testing.T) {
+	p := testbed.New(t, testbed.Options{})
+	quiet(t, p)
+	drop := attach(t, p, xdpcount.Drop)
+	run := func(t *testing.T, cfg livegen.Config, ctx context.Context) livegen.Result {
+		t.Helper()
+		cfg.Ifindex, cfg.Do, cfg.CPU, cfg.Frame = p.IndexA, doA(p), 0, spec(p, 4)
+		g, err := livegen.NewXDPLive(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer g.Close()
+		start := time.Now()
+		before, err := drop.Count()
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := g.Run(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A call that ignored the stop would run for minutes.
+		if d := time.Since(start); d > 2*time.Second {
+			t.Fatalf("run took %v: %+v", d, res)
+		}
+		got := waitCount(t, drop, before+res.Sent) - before
+		if res.Sent == 0 || got != res.Sent {
+			t.Fatalf("sent %d, IfB counted %d: %+v", res.Sent, got, res)
+		}
+		return res
+	}
+	t.Run("duration", func(t *testing.T) {
+		res := run(t, livegen.Config{Duration: 100 * time.Millisecond, Pace: drop.Consumed, PaceMap: drop.Map()}, context.Background())
+		if res.Elapsed < 100*time.Millisecond {
+			t.Fatalf("stopped after %v, before the 100ms duration", res.Elapsed)
+		}
+	})
+	t.Run("context", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		run(t, livegen.Config{Pace: drop.Consumed, PaceMap: drop.Map()}, ctx)
+	})
+	t.Run("count", func(t *testing.T) {
+		// Unpaced, every iteration sends: one call of exactly n
+		// iterations, few enough for the peer's 256-slot ring.
+		const n = 200
+		if res := run(t, livegen.Config{Count: n}, context.Background()); res.Sent != n {
+			t.Fatalf("sent %d, want %d", res.Sent, n)
+		}
+	})
+	t.Run("count at a rate", func(t *testing.T) {
+		// Waiting iterations make the call's length unknowable: the
+		// watcher ends it at the count.
+		const n = 50_000
+		if res := run(t, livegen.Config{Count: n, Rate: 1_000_000}, context.Background()); res.Sent != n {
+			t.Fatalf("sent %d, want %d", res.Sent, n)
+		}
+	})
+}
