@@ -104,9 +104,12 @@ type Config struct {
 	Outstanding uint64
 	// Chunk is the number of frames sent per system call (default 64).
 	Chunk uint32
-	// BatchSize is the live-frames page batch (BPF_PROG_RUN batch_size,
-	// default 256, the most the kernel takes: fewer flushes per frame);
-	// xdp-live only.
+	// BatchSize is the live-frames batch (BPF_PROG_RUN batch_size, at most
+	// 256); xdp-live only. Unpaced the default is 256 (fewest flushes per
+	// frame). Paced it must be a power of two no larger than Outstanding,
+	// and the default is the largest one up to Outstanding/2 (64 for the
+	// default Outstanding): the program waits at the start of a batch until
+	// a whole batch may go (see the package doc).
 	BatchSize uint32
 }
 
@@ -116,9 +119,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Chunk == 0 {
 		c.Chunk = DefaultChunk
-	}
-	if c.BatchSize == 0 {
-		c.BatchSize = DefaultBatchSize
 	}
 	c.Frame = c.Frame.WithDefaults()
 	return c

@@ -37,9 +37,10 @@ type stateValue struct {
 	Limit uint64
 	// Credit is how many frames may go before the receiver is checked again.
 	Credit uint64
-	// Wait is how many iterations to skip before checking again after the
-	// receiver was found too far behind.
-	Wait uint64
+	// Iter counts the iterations of the current BPF_PROG_RUN call (reset
+	// before each call): Iter modulo the batch size is the position in the
+	// kernel's batch.
+	Iter uint64
 	// Skipped counts iterations that sent nothing (pacing or rate).
 	Skipped uint64
 	// Base is the receiver's count when the run started.
@@ -53,10 +54,6 @@ type stateValue struct {
 const (
 	xdpDrop = 1
 	xdpTX   = 3
-	// pacedWait is the number of iterations skipped between two looks at a
-	// receiver that is behind: a look pulls the receiver's counter cache
-	// line across CPUs, which slows the receiver down.
-	pacedWait = 32
 )
 
 // XDPLive sends frames with BPF_PROG_RUN in live-frames mode: a tiny XDP
@@ -81,6 +78,17 @@ func NewXDPLive(cfg Config) (_ *XDPLive, err error) {
 	}
 	if (cfg.Pace == nil) != (cfg.PaceMap == nil) {
 		return nil, fmt.Errorf("%w: xdp-live paces inside the kernel: set both Pace and PaceMap, or neither", ErrConfig)
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+		if cfg.Pace != nil {
+			cfg.BatchSize = pacedBatch(cfg.Outstanding)
+		}
+	}
+	if cfg.Pace != nil {
+		if err := validatePacedBatch(cfg.BatchSize, cfg.Outstanding); err != nil {
+			return nil, err
+		}
 	}
 	off := cfg.Frame.Offsets()
 	rewritePort := !cfg.Frame.Vlink && cfg.Frame.Flows > 1
@@ -113,6 +121,7 @@ func NewXDPLive(cfg Config) (_ *XDPLive, err error) {
 		portOff:     -1,
 		seqOff:      -1,
 		outstanding: cfg.Outstanding,
+		batch:       cfg.BatchSize,
 		rate:        cfg.Rate > 0,
 	}
 	if cfg.PaceMap != nil {
@@ -148,6 +157,26 @@ func NewXDPLive(cfg Config) (_ *XDPLive, err error) {
 	return g, nil
 }
 
+// pacedBatch is the default paced batch size: the largest power of two up
+// to half of outstanding, at most 256.
+func pacedBatch(outstanding uint64) uint32 {
+	b := uint32(1)
+	for b < DefaultBatchSize && uint64(b)*4 <= outstanding {
+		b *= 2
+	}
+	return b
+}
+
+// validatePacedBatch checks a paced run's batch size: the program finds its
+// place in the batch with a mask, and waits for a whole batch to be free.
+func validatePacedBatch(batch uint32, outstanding uint64) error {
+	if batch == 0 || batch&(batch-1) != 0 || uint64(batch) > outstanding {
+		return fmt.Errorf("%w: batch size %d: a paced xdp-live batch must be a power of two no larger than outstanding (%d)",
+			ErrConfig, batch, outstanding)
+	}
+	return nil
+}
+
 // genProgram describes the generator's XDP program.
 type genProgram struct {
 	stateFD     int
@@ -160,6 +189,7 @@ type genProgram struct {
 	cpus        int  // slots summed: possible CPUs, or 1 for a plain array
 	pacePlain   bool // paceFD is a plain array: one lookup, no CPU argument
 	outstanding uint64
+	batch       uint32 // the kernel's batch size: a power of two when paced
 	rate        bool
 }
 
@@ -168,7 +198,7 @@ const (
 	stSent     = 0
 	stLimit    = 8
 	stCredit   = 16
-	stWait     = 24
+	stIter     = 24
 	stSkipped  = 32
 	stBase     = 40
 	stStart    = 48
@@ -210,26 +240,28 @@ func (p genProgram) instructions() asm.Instructions {
 		)
 	}
 	if p.cpus > 0 {
+		// Pacing works in the kernel's batches (see the package doc): at
+		// the first iteration of a batch, wait until a whole batch may go;
+		// later in the batch, send while the credit lasts and skip to the
+		// batch's end when it is spent.
 		ins = append(ins,
-			asm.LoadMem(asm.R1, asm.R9, stCredit, asm.DWord),
+			asm.LoadMem(asm.R1, asm.R9, stIter, asm.DWord),
+			asm.Mov.Reg(asm.R2, asm.R1),
+			asm.Add.Imm(asm.R2, 1),
+			asm.StoreMem(asm.R9, stIter, asm.R2, asm.DWord),
+			asm.And.Imm(asm.R1, int32(p.batch-1)),
 			asm.JNE.Imm(asm.R1, 0, "spend"),
-			asm.LoadMem(asm.R1, asm.R9, stWait, asm.DWord),
-			asm.JEq.Imm(asm.R1, 0, "look"),
-			asm.Sub.Imm(asm.R1, 1),
-			asm.StoreMem(asm.R9, stWait, asm.R1, asm.DWord),
-			asm.Ja.Label("skip"),
 		)
-		// look: r1 = credit from the receiver's count, or "behind".
-		ins = append(ins, p.credit("look", asm.R9, stBase, 1, "behind")...)
+		// look: r1 = credit for a whole batch, or wait.
+		ins = append(ins, p.credit("look", asm.R9, stBase, int32(p.batch), "wait")...)
 		ins = append(ins,
 			asm.StoreMem(asm.R9, stCredit, asm.R1, asm.DWord).WithSymbol("credit"),
 			asm.Ja.Label("spend"),
-			// behind: first wait for the receiver inside the program
-			// (spin): that costs no page, where a skipped iteration
-			// allocates one and returns it through the page pool's locked
-			// ring, the lock the receiver's CPU takes for every frame it
-			// frees.
-			asm.LoadMem(asm.R1, asm.R9, stBase, asm.DWord).WithSymbol("behind"),
+			// wait: spin in bpf_loop until a batch may go. Waiting costs
+			// no page this way: a skipped iteration allocates one and
+			// returns it through the page pool's locked ring, the lock
+			// the receiver's CPU takes for every frame it frees.
+			asm.LoadMem(asm.R1, asm.R9, stBase, asm.DWord).WithSymbol("wait"),
 			asm.StoreMem(asm.RFP, spinCtx+spinBase, asm.R1, asm.DWord),
 			asm.StoreMem(asm.RFP, spinCtx+spinSent, asm.R7, asm.DWord),
 			asm.Mov.Imm(asm.R1, 0),
@@ -242,13 +274,16 @@ func (p genProgram) instructions() asm.Instructions {
 			asm.FnLoop.Call(),
 			asm.LoadMem(asm.R1, asm.RFP, spinCtx+spinCredit, asm.DWord),
 			asm.JNE.Imm(asm.R1, 0, "credit"),
-			// Still behind after the spin: skip iterations for a while.
-			// The receiver may be asleep: the kernel wakes the peer's NAPI
-			// only when a batch ends, and skipping ends it sooner.
-			asm.Mov.Imm(asm.R1, pacedWait),
-			asm.StoreMem(asm.R9, stWait, asm.R1, asm.DWord),
-			asm.Ja.Label("skip"),
+		)
+		// The spin ran out (a slow or stalled receiver): take what is
+		// free now, if anything, and skip the rest of the batch.
+		ins = append(ins, p.credit("late", asm.R9, stBase, 1, "none")...)
+		ins = append(ins,
+			asm.Ja.Label("credit"),
+			asm.Mov.Imm(asm.R1, 0).WithSymbol("none"),
+			asm.Ja.Label("credit"),
 			asm.LoadMem(asm.R1, asm.R9, stCredit, asm.DWord).WithSymbol("spend"),
+			asm.JEq.Imm(asm.R1, 0, "skip"),
 			asm.Sub.Imm(asm.R1, 1),
 			asm.StoreMem(asm.R9, stCredit, asm.R1, asm.DWord),
 		)
@@ -300,16 +335,13 @@ func (p genProgram) instructions() asm.Instructions {
 	return ins
 }
 
-// The pacing spin: bpf_loop runs spin up to spinLoops times (a few
-// microseconds), and spin looks at the receiver's count every spinLookEvery
+// The pacing spin: bpf_loop runs spin up to spinLoops times (about 100 µs:
+// nothing else runs on the CPU meanwhile), and spin looks at the receiver's count every spinLookEvery
 // calls (a look pulls the receiver's cache line over, which slows the
-// receiver when done too often). The spin waits until half of Outstanding
-// is free, so that a look buys many frames. Its context is three u64s on the
-// program's stack at spinCtx. Longer spins measured worse (see
-// docs/performance.md): frames queued during the batch reach a receiver
-// that went to sleep only when the batch ends.
+// receiver when done too often). The spin waits until a whole batch may go.
+// Its context is three u64s on the program's stack at spinCtx.
 const (
-	spinLoops     = 256
+	spinLoops     = 1 << 12
 	spinLookEvery = 32 // a power of two
 	spinCtx       = -32
 	spinCredit    = 0
@@ -339,7 +371,7 @@ func (p genProgram) spin() asm.Instructions {
 		asm.StoreImm(asm.RFP, -4, 0, asm.Word), // key 0
 		asm.LoadMem(asm.R7, asm.R6, spinSent, asm.DWord),
 	}
-	ins = append(ins, p.credit("spin_look", asm.R6, spinBase, int32(max(1, p.outstanding/2)), "spin_on")...)
+	ins = append(ins, p.credit("spin_look", asm.R6, spinBase, int32(p.batch), "spin_on")...)
 	return append(ins,
 		asm.StoreMem(asm.R6, spinCredit, asm.R1, asm.DWord),
 		asm.Mov.Imm(asm.R0, 1),
@@ -451,6 +483,13 @@ func (g *XDPLive) Run(ctx context.Context) (Result, error) {
 			repeat := uint32(math.MaxUint32)
 			if exact {
 				repeat = uint32(min(st.Limit-g.sent.load(), math.MaxUint32))
+			}
+			if err := g.state.Lookup(uint32(0), &cur); err != nil {
+				return fmt.Errorf("read generator state: %w", err)
+			}
+			cur.Iter = 0 // each call starts a batch
+			if err := g.state.Put(uint32(0), cur); err != nil {
+				return fmt.Errorf("reset generator state: %w", err)
 			}
 			err := call.run(repeat)
 			if err != nil && !errors.Is(err, unix.EINTR) {
