@@ -81,6 +81,12 @@ func (k *Kernel) Close() error {
 type afxdp struct {
 	prog     *xsk.Program
 	consumed *PaceCounter
+	// touched is the XOR of every ethertype the loop read, stored when
+	// the loop ends. Storing it keeps the loads: with a sink that went
+	// nowhere, the compiler dropped them, and the loop never read a frame
+	// (found 2026-11-26, after it had made these receivers look faster
+	// than a LANA engine that parses every frame).
+	touched uint16
 }
 
 func (a *afxdp) setupProgram(ifindex int) (err error) {
@@ -170,7 +176,7 @@ func (x *XSK) Loop(stop <-chan struct{}) error {
 		if n == 0 {
 			select {
 			case <-stop:
-				_ = sink
+				x.touched = sink
 				return nil
 			default:
 			}
@@ -256,7 +262,7 @@ func (a *Asavie) Loop(stop <-chan struct{}) error {
 	for {
 		select {
 		case <-stop:
-			_ = sink
+			a.touched = sink
 			return nil
 		default:
 		}
