@@ -23,7 +23,7 @@
 // frames/s with 64-frame calls), and even million-iteration calls left the
 // sending CPU idle about 17% of the time. So a run is one call of up to 2^32
 // iterations that the program steers itself, and a watcher goroutine ends it:
-// it polls the program's state every millisecond (Sent stays live) and, on
+// it polls the program's state every 5 ms (Sent stays live) and, on
 // the duration, the context or the count, sends SIGURG to the sending thread
 // until the kernel has returned EINTR. The call is made directly, not through
 // cilium/ebpf's Program.Run, which restarts a call that ends in EINTR. The

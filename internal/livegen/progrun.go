@@ -70,7 +70,7 @@ func (r *liveRun) run(repeat uint32) error {
 }
 
 // watchEvery is how often a watcher polls a long call's progress.
-const watchEvery = time.Millisecond
+const watchEvery = 5 * time.Millisecond
 
 // watcher ends a long BPF_PROG_RUN call: it polls the run's progress and,
 // once the run should end (context, deadline or the poll says so), marks
