@@ -458,7 +458,7 @@ func (g *XDPLive) Run(ctx context.Context) (Result, error) {
 	exact := g.cfg.Count > 0 && g.cfg.Pace == nil && g.cfg.Rate == 0
 	var start time.Time
 	var elapsed time.Duration
-	var cur stateValue
+	cur := st // the state as of the last call
 	err := g.cfg.onThread(func() (err error) {
 		w := newWatcher(unix.Gettid())
 		defer func() {
@@ -482,14 +482,11 @@ func (g *XDPLive) Run(ctx context.Context) (Result, error) {
 		for !w.stopping() {
 			repeat := uint32(math.MaxUint32)
 			if exact {
-				repeat = uint32(min(st.Limit-g.sent.load(), math.MaxUint32))
-			}
-			if err := g.state.Lookup(uint32(0), &cur); err != nil {
-				return fmt.Errorf("read generator state: %w", err)
+				repeat = uint32(min(cur.Limit-cur.Sent, math.MaxUint32))
 			}
 			cur.Iter = 0 // each call starts a batch
 			if err := g.state.Put(uint32(0), cur); err != nil {
-				return fmt.Errorf("reset generator state: %w", err)
+				return fmt.Errorf("write generator state: %w", err)
 			}
 			err := call.run(repeat)
 			if err != nil && !errors.Is(err, unix.EINTR) {
