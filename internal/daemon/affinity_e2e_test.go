@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,6 +21,11 @@ func TestControlPlaneOffWorkerCPUs(t *testing.T) {
 	d.mustCtl("list") // the API works from the control cpus
 	if !strings.Contains(d.log.String(), "control plane kept off the workers' cpus") {
 		t.Fatalf("no affinity log line:\n%s", d.log)
+	}
+	// One worker, a control plane on the other NumCPU-1 cpus, one spare P.
+	procs := "GOMAXPROCS raised: each worker keeps a P of its own"
+	if want := "to=" + strconv.Itoa(runtime.NumCPU()+1); !strings.Contains(lineWith(d.log.String(), procs), want) {
+		t.Fatalf("want a log line %q with %s:\n%s", procs, want, d.log)
 	}
 	tasks, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(d.cmd.Process.Pid), "task"))
 	if err != nil {
@@ -41,4 +47,14 @@ func TestControlPlaneOffWorkerCPUs(t *testing.T) {
 	if allowed["0"] != 1 || len(allowed) != 2 || allowed["1"] < 2 {
 		t.Fatalf("threads by allowed cpus: %v; want exactly one on 0 (the worker), the others on 1", allowed)
 	}
+}
+
+// lineWith returns the first line of log containing s, or "".
+func lineWith(log, s string) string {
+	for _, line := range strings.Split(log, "\n") {
+		if strings.Contains(line, s) {
+			return line
+		}
+	}
+	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -150,10 +151,19 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 	for _, q := range r.queues {
 		workerCPUs = append(workerCPUs, q.info.CPU)
 	}
+	ctlCPUs := 0
 	if ctl, err := cpuset.KeepOff(workerCPUs); err != nil {
 		log.Warn("control plane shares the workers' cpus", "error", err)
 	} else if ctl.Count() > 0 {
+		ctlCPUs = ctl.Count()
 		log.Info("control plane kept off the workers' cpus", "cpus", cpuset.List(ctl))
+	}
+	if ctlCPUs == 0 {
+		ctlCPUs = runtime.NumCPU()
+	}
+	if old, n := runtime.GOMAXPROCS(0), procsFor(len(r.queues), ctlCPUs); n > old {
+		runtime.GOMAXPROCS(n)
+		log.Info("GOMAXPROCS raised: each worker keeps a P of its own", "from", old, "to", n, "workers", len(r.queues))
 	}
 	r.eng.Start()
 	for _, q := range r.queues {
@@ -193,6 +203,20 @@ func rxQueues(name string, index int) (int, error) {
 	}
 	return max(link.Attrs().NumRxQueues, 1), nil
 }
+
+// procsFor is the GOMAXPROCS for a lanad with the given number of pinned
+// workers and a control plane allowed on ctlCPUs cpus: one P per worker, one
+// per control cpu, and one spare.
+//
+// A worker is a locked goroutine that is always running or asleep in
+// poll(2), so it holds its P for good. When no other P is idle while a
+// worker sleeps, the runtime's monitor thread (sysmon) takes that worker's P,
+// and the worker wakes without one and must find another. Each such take
+// also sets sysmon back to polling every 20µs, from a control cpu. On veth,
+// GOMAXPROCS 2 for one worker and one control cpu cost lanad-3 7–12% of its
+// rate against 3 or 4, and sysmon took about 9% of the control cpu
+// (docs/performance.md).
+func procsFor(workers, ctlCPUs int) int { return workers + max(ctlCPUs, 1) + 1 }
 
 func fillSize(frames uint32) uint32 {
 	n := uint32(1)
