@@ -197,15 +197,18 @@ type XDPStats struct {
 // QueueStats are one queue's counters.
 type QueueStats struct {
 	Queue
-	RxPackets uint64            `json:"rx_packets"`
-	RxBytes   uint64            `json:"rx_bytes"`
-	TxPackets uint64            `json:"tx_packets"`
-	Vectors   uint64            `json:"vectors"`
-	Idle      uint64            `json:"idle"`
-	Polls     uint64            `json:"polls"`
-	Swaps     uint64            `json:"swaps"`
-	Drops     map[string]uint64 `json:"drops,omitempty"`
-	XDP       XDPStats          `json:"xdp"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	Vectors   uint64 `json:"vectors"`
+	Idle      uint64 `json:"idle"`
+	Polls     uint64 `json:"polls"`
+	Swaps     uint64 `json:"swaps"`
+	// Yields counts the worker's yields to the Go scheduler before a sleep
+	// (at most one per 5ms; see engine.Worker.Run).
+	Yields uint64            `json:"yields"`
+	Drops  map[string]uint64 `json:"drops,omitempty"`
+	XDP    XDPStats          `json:"xdp"`
 	// Frames says where the queue's UMEM frames are; Free + Spare + Kernel
 	// + InTX + Held always equals Total, and a leak shows as Held (or Free)
 	// drifting while traffic is steady.

@@ -107,6 +107,7 @@ type queueCounters struct {
 	idle      atomic.Uint64 // empty receive rounds
 	polls     atomic.Uint64 // Poll calls
 	swaps     atomic.Uint64 // graph versions picked up
+	yields    atomic.Uint64 // runtime.Gosched calls before sleeps (yieldEvery)
 	drops     [numQueueDrops]atomic.Uint64
 	// Frame accounting.
 	free     atomic.Uint64 // frames on the worker's free list
@@ -123,6 +124,9 @@ type queueCounters struct {
 type QueueStats struct {
 	RxPackets, RxBytes, TxPackets uint64
 	Vectors, Idle, Polls, Swaps   uint64
+	// Yields counts the worker's yields to the Go scheduler, at most one
+	// per yieldEvery before a sleep in Poll (see Worker.Run).
+	Yields uint64
 	// Drops counts engine-level drops by reason: unbound, loop, tx-full,
 	// unhooked, bad-inject.
 	Drops  map[string]uint64
@@ -155,7 +159,7 @@ func (q *queueCounters) stats(total int, spare, allocated uint64) QueueStats {
 	s := QueueStats{
 		RxPackets: q.rxPackets.Load(), RxBytes: q.rxBytes.Load(), TxPackets: q.txPackets.Load(),
 		Vectors: q.vectors.Load(), Idle: q.idle.Load(), Polls: q.polls.Load(), Swaps: q.swaps.Load(),
-		Drops: map[string]uint64{},
+		Yields: q.yields.Load(), Drops: map[string]uint64{},
 	}
 	for i, n := range queueDropNames {
 		if v := q.drops[i].Load(); v > 0 {

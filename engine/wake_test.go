@@ -190,3 +190,37 @@ func TestWakeStop(t *testing.T) {
 		t.Fatal("Stop did not wake the sleeping worker")
 	}
 }
+
+// TestWorkerYields: a worker that sleeps in Poll yields to the Go scheduler
+// at most once per 5ms, and does so while it idles (so that the runtime
+// never sees it as one goroutine running for ever); a busy-polling worker,
+// which never sleeps, does not yield.
+func TestWorkerYields(t *testing.T) {
+	for _, tc := range []struct {
+		mode engine.PollMode
+		want bool
+	}{{engine.PollWakeup, true}, {engine.PollBusy, false}} {
+		t.Run(tc.mode.String(), func(t *testing.T) {
+			mq := newMemQueue(t)
+			wq := newWakeQueue(mq)
+			r := newAllocRig(t, engine.WorkerConfig{Mode: tc.mode, PollTimeout: time.Millisecond}, wq, mq)
+			start := time.Now()
+			r.e.Start()
+			time.Sleep(200 * time.Millisecond)
+			if err := r.e.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			elapsed := time.Since(start)
+			st := r.w.Stats()
+			most := uint64(elapsed/(5*time.Millisecond)) + 1
+			switch {
+			case !tc.want && st.Yields != 0:
+				t.Fatalf("%d yields in %v: a busy worker must not yield", st.Yields, elapsed)
+			case tc.want && (st.Yields < 10 || st.Yields > most):
+				t.Fatalf("%d yields over %v and %d polls: want at least 10 and at most one per 5ms (%d)",
+					st.Yields, elapsed, st.Polls, most)
+			}
+			t.Logf("%d yields, %d polls in %v", st.Yields, st.Polls, elapsed)
+		})
+	}
+}

@@ -533,7 +533,7 @@ func (r *Runtime) Stats() api.Stats {
 	for i, q := range r.queues {
 		ws := r.eng.Worker(i).Stats()
 		qs := api.QueueStats{Queue: q.info, RxPackets: ws.RxPackets, RxBytes: ws.RxBytes, TxPackets: ws.TxPackets,
-			Vectors: ws.Vectors, Idle: ws.Idle, Polls: ws.Polls, Swaps: ws.Swaps, Drops: ws.Drops}
+			Vectors: ws.Vectors, Idle: ws.Idle, Polls: ws.Polls, Swaps: ws.Swaps, Yields: ws.Yields, Drops: ws.Drops}
 		qs.Queue.State = q.state.String()
 		qs.Thread = r.pace.thread(i)
 		fc := ws.Frames
