@@ -9,6 +9,7 @@ package xsk
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -170,8 +171,10 @@ type Program struct {
 	registered []int
 
 	// steer mirrors the config map's value; it is written only after
-	// the map update succeeds.
-	steer *steerConfig
+	// the map update succeeds. steering is steer decoded, for Steering
+	// (decoding scans a bit per ethertype).
+	steer    *steerConfig
+	steering Steering
 
 	link    link.Link // nil when not attached
 	ifindex int
@@ -404,10 +407,9 @@ func (p *Program) SetSteering(s Steering) error {
 func (p *Program) Steering() Steering {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.steer == nil {
-		return Steering{}
-	}
-	return steerDecode(p.steer)
+	s := p.steering
+	s.EtherTypes = slices.Clone(s.EtherTypes) // the caller's to change
+	return s
 }
 
 // AddEtherType steers etherType too, while the program runs. Adding a steered
@@ -453,7 +455,7 @@ func (p *Program) writeSteering(c *steerConfig) error {
 	if err := p.config.Put(uint32(0), c[:]); err != nil {
 		return fmt.Errorf("write steering map: %w", err)
 	}
-	p.steer = c
+	p.steer, p.steering = c, steerDecode(c)
 	return nil
 }
 

@@ -379,9 +379,13 @@ func (r *Runtime) Apply(verbs []api.Verb) error {
 		return err
 	}
 	r.follow()
-	for _, v := range evs {
-		r.log.Info("applied", "verb", v.String())
+	// One line per transaction: one write, and the verbs that went in
+	// together read together.
+	vs := make([]string, len(evs))
+	for i, v := range evs {
+		vs[i] = v.String()
 	}
+	r.log.Info("applied", "verbs", strings.Join(vs, "; "))
 	return nil
 }
 
