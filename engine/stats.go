@@ -107,7 +107,7 @@ type queueCounters struct {
 	idle      atomic.Uint64 // empty receive rounds
 	polls     atomic.Uint64 // Poll calls
 	swaps     atomic.Uint64 // graph versions picked up
-	yields    atomic.Uint64 // runtime.Gosched calls before sleeps (yieldEvery)
+	yields    atomic.Uint64 // runtime.Gosched calls before sleeps (YieldEvery)
 	drops     [numQueueDrops]atomic.Uint64
 	// Frame accounting.
 	free     atomic.Uint64 // frames on the worker's free list
@@ -125,7 +125,7 @@ type QueueStats struct {
 	RxPackets, RxBytes, TxPackets uint64
 	Vectors, Idle, Polls, Swaps   uint64
 	// Yields counts the worker's yields to the Go scheduler, at most one
-	// per yieldEvery before a sleep in Poll (see Worker.Run).
+	// per YieldEvery before a sleep in Poll (see Worker.Run).
 	Yields uint64
 	// Drops counts engine-level drops by reason: unbound, loop, tx-full,
 	// unhooked, bad-inject.

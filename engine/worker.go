@@ -89,7 +89,7 @@ type WorkerConfig struct {
 // parked is the quiescence word of a worker that holds no graph reference.
 const parked = math.MaxUint64
 
-// yieldEvery is how long a worker that sleeps in Poll goes at most without
+// YieldEvery is how long a worker that sleeps in Poll goes at most without
 // yielding to the Go scheduler. It must stay under the runtime's 10ms
 // preemption slice (forcePreemptNS). A worker never passes through the
 // scheduler on its own: to the runtime it is one goroutine that has run
@@ -100,8 +100,10 @@ const parked = math.MaxUint64
 // on veth: sysmon woke 4,229 times a second on the control cpu without the
 // yield and 99 times with it, and lanad-3 gained 6% and lanad-swap 8% in
 // the lab (docs/performance.md). A yield of a locked goroutine costs two
-// thread hand-offs, about 200 a second at this interval.
-const yieldEvery = 5 * time.Millisecond
+// thread hand-offs, about 200 a second at this interval. Any loop locked to
+// a thread that sleeps in poll(2) has the same need (rxbench's receivers
+// yield on this interval too).
+const YieldEvery = 5 * time.Millisecond
 
 // maxHops bounds the blocks one packet may visit (turn-around ping-pong
 // ends in a "loop" drop).
@@ -320,11 +322,11 @@ func (w *Worker) Run() error {
 	}
 }
 
-// yieldIfDue yields to the Go scheduler when yieldEvery has passed since
-// the last yield (see yieldEvery). Worker goroutine only.
+// yieldIfDue yields to the Go scheduler when YieldEvery has passed since
+// the last yield (see YieldEvery). Worker goroutine only.
 func (w *Worker) yieldIfDue() {
 	now := time.Now()
-	if now.Sub(w.lastYield) < yieldEvery {
+	if now.Sub(w.lastYield) < YieldEvery {
 		return
 	}
 	w.lastYield = now
