@@ -162,8 +162,13 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 		ctlCPUs = runtime.NumCPU()
 	}
 	if old, n := runtime.GOMAXPROCS(0), procsFor(len(r.queues), ctlCPUs); n > old {
-		runtime.GOMAXPROCS(n)
-		log.Info("GOMAXPROCS raised: each worker keeps a P of its own", "from", old, "to", n, "workers", len(r.queues))
+		if env := os.Getenv("GOMAXPROCS"); env != "" {
+			log.Warn("GOMAXPROCS set in the environment is below one P per worker, one per control cpu and a spare; workers may lose their P while they sleep",
+				"GOMAXPROCS", env, "want", n, "workers", len(r.queues))
+		} else {
+			runtime.GOMAXPROCS(n)
+			log.Info("GOMAXPROCS raised: each worker keeps a P of its own", "from", old, "to", n, "workers", len(r.queues))
+		}
 	}
 	r.eng.Start()
 	for _, q := range r.queues {
