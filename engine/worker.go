@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/lana-net/lana/internal/goyield"
 	"github.com/lana-net/lana/xsk"
 )
 
@@ -90,20 +91,11 @@ type WorkerConfig struct {
 const parked = math.MaxUint64
 
 // YieldEvery is how long a worker that sleeps in Poll goes at most without
-// yielding to the Go scheduler. It must stay under the runtime's 10ms
-// preemption slice (forcePreemptNS). A worker never passes through the
-// scheduler on its own: to the runtime it is one goroutine that has run
-// since it started, asleep in a syscall now and then. After 10ms of that,
-// each time sysmon (the runtime's monitor thread) finds it asleep in Poll,
-// it may take the worker's P; the worker then wakes without a P, and sysmon
-// drops back to waking every 20µs for a millisecond. Measured under lanad
-// on veth: sysmon woke 4,229 times a second on the control cpu without the
-// yield and 99 times with it, and lanad-3 gained 6% and lanad-swap 8% in
-// the lab (docs/performance.md). A yield of a locked goroutine costs two
-// thread hand-offs, about 200 a second at this interval. Any loop locked to
-// a thread that sleeps in poll(2) has the same need (rxbench's receivers
-// yield on this interval too).
-const YieldEvery = 5 * time.Millisecond
+// yielding to the Go scheduler (internal/goyield has why). Measured under
+// lanad on veth: sysmon woke 4,229 times a second on the control cpu without
+// the yield and 99 times with it, and lanad-3 gained 4–6% and lanad-swap
+// 2–8% in the lab (docs/performance.md).
+const YieldEvery = goyield.Every
 
 // maxHops bounds the blocks one packet may visit (turn-around ping-pong
 // ends in a "loop" drop).
@@ -155,7 +147,7 @@ type Worker struct {
 	onVector  func(uint64) // cfg.OnVector, next to the fields step reads
 	lastGen   uint64       // generation of the last graph used, for the swaps counter
 	nvec      uint64
-	lastYield time.Time // when the worker last yielded to the scheduler
+	yield     goyield.Timer // when to yield to the Go scheduler next
 	drops     [numQueueDrops]uint64
 }
 
@@ -293,7 +285,7 @@ func (w *Worker) Run() error {
 	}
 	w.unpark()
 	defer w.park()
-	w.lastYield = time.Now()
+	w.yield = *goyield.New()
 	empty := 0
 	for {
 		if w.e.stopping.Load() {
@@ -323,15 +315,11 @@ func (w *Worker) Run() error {
 }
 
 // yieldIfDue yields to the Go scheduler when YieldEvery has passed since
-// the last yield (see YieldEvery). Worker goroutine only.
+// the last yield, and counts it. Worker goroutine only.
 func (w *Worker) yieldIfDue() {
-	now := time.Now()
-	if now.Sub(w.lastYield) < YieldEvery {
-		return
+	if w.yield.Maybe() {
+		add(&w.ctr.yields, 1)
 	}
-	w.lastYield = now
-	add(&w.ctr.yields, 1)
-	runtime.Gosched()
 }
 
 // RunOnce processes at most one vector without waiting and returns the

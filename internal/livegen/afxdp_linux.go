@@ -4,10 +4,10 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/lana-net/lana/internal/frames"
+	"github.com/lana-net/lana/internal/goyield"
 	"github.com/lana-net/lana/xsk"
 )
 
@@ -43,6 +43,7 @@ type AFXDP struct {
 	descs     []xsk.Desc // Transmit's scratch, Chunk long
 	addrs     []uint64   // Complete's scratch
 	mode      xsk.Mode
+	yield     goyield.Timer // yields while the TX ring stays full
 }
 
 // NewAFXDP validates cfg and builds the frames. The socket is opened by Run,
@@ -155,7 +156,7 @@ func (g *AFXDP) send(ctx context.Context, s *xsk.Socket, n uint32) uint32 {
 			if ctx.Err() != nil {
 				break
 			}
-			runtime.Gosched()
+			g.yield.Maybe()
 		}
 	}
 	return done

@@ -3,14 +3,13 @@ package rxbench
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"github.com/asavie/xdp"
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
-	"github.com/lana-net/lana/engine"
+	"github.com/lana-net/lana/internal/goyield"
 	"github.com/lana-net/lana/internal/xdpcount"
 	"github.com/lana-net/lana/xsk"
 )
@@ -173,7 +172,7 @@ func (x *XSK) Loop(stop <-chan struct{}) error {
 	var descs [batch]xsk.Desc
 	var addrs [batch]uint64
 	var sink uint16
-	y := newYielder()
+	y := goyield.New()
 	for {
 		n := s.Receive(descs[:])
 		if n == 0 {
@@ -185,7 +184,7 @@ func (x *XSK) Loop(stop <-chan struct{}) error {
 			}
 			switch x.Wait {
 			case WaitPoll:
-				y.beforeSleep()
+				y.Maybe()
 				if _, err := s.Poll(10 * time.Millisecond); err != nil {
 					return err
 				}
@@ -263,7 +262,9 @@ func (a *Asavie) Loop(stop <-chan struct{}) error {
 	s := a.sock
 	s.Fill(s.GetDescs(s.NumFreeFillSlots()))
 	var sink uint16
-	y := newYielder()
+	// Without a yield now and then, lanabench's sysmon preempted the
+	// generator 7,600 times a second in the lab's asavie row (384 with it).
+	y := goyield.New()
 	for {
 		select {
 		case <-stop:
@@ -272,7 +273,7 @@ func (a *Asavie) Loop(stop <-chan struct{}) error {
 		default:
 		}
 		if s.NumReceived() == 0 {
-			y.beforeSleep()
+			y.Maybe()
 			if _, _, err := s.Poll(10); err != nil {
 				return err
 			}
@@ -307,22 +308,4 @@ func (a *Asavie) Close() error {
 		errs = append(errs, a.sock.Close())
 	}
 	return errors.Join(append(errs, a.close())...)
-}
-
-// yielder makes a receive loop that is locked to its thread and sleeps in
-// poll(2) pass through the Go scheduler once per engine.YieldEvery, as
-// LANA's workers do. Without it the runtime sees one goroutine running for
-// ever: its monitor thread takes the loop's P during sleeps and wakes every
-// 20µs, from the generator's cpu (7,600 wakeups a second in the lab's
-// asavie row, each one preempting the generator).
-type yielder struct{ last time.Time }
-
-func newYielder() *yielder { return &yielder{last: time.Now()} }
-
-// beforeSleep yields when YieldEvery has passed since the last yield.
-func (y *yielder) beforeSleep() {
-	if now := time.Now(); now.Sub(y.last) >= engine.YieldEvery {
-		y.last = now
-		runtime.Gosched()
-	}
 }
