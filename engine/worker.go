@@ -276,10 +276,14 @@ func (w *Worker) Run() error {
 	if w.cfg.Pin {
 		// The thread stays locked when Run returns: the runtime then ends
 		// it with the goroutine instead of handing a thread pinned to the
-		// worker's CPU to arbitrary goroutines.
-		if err := pin(w.cfg.CPU); err != nil {
+		// worker's CPU to arbitrary goroutines. Its cpus are restored too:
+		// the runtime cannot end the process's main thread (m0), where the
+		// worker may have started, and keeps it asleep instead.
+		restore, err := pin(w.cfg.CPU)
+		if err != nil {
 			return fmt.Errorf("worker %d: pin to cpu %d: %w", w.idx, w.cfg.CPU, err)
 		}
+		defer func() { _ = restore() }() // fails only if the thread is gone
 	} else {
 		defer runtime.UnlockOSThread()
 	}
