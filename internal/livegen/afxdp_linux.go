@@ -43,7 +43,6 @@ type AFXDP struct {
 	descs     []xsk.Desc // Transmit's scratch, Chunk long
 	addrs     []uint64   // Complete's scratch
 	mode      xsk.Mode
-	yield     goyield.Timer // yields while the TX ring stays full
 }
 
 // NewAFXDP validates cfg and builds the frames. The socket is opened by Run,
@@ -109,7 +108,7 @@ func (g *AFXDP) Run(ctx context.Context) (Result, error) {
 		g.mode = s.Mode()
 		g.load(s.UMEM())
 		elapsed, consumed, err = l.run(ctx, func(n uint32) (uint32, error) {
-			return g.send(ctx, s, n), nil
+			return g.send(ctx, s, n, &l.yield), nil
 		})
 		if err != nil {
 			return err
@@ -132,8 +131,9 @@ func (g *AFXDP) load(u *xsk.UMEM) {
 // while the ring stayed full. Frame i of the run goes out of UMEM frame
 // i%nframes, which holds flow i%Flows because nframes is a multiple of
 // Flows; the kernel completes descriptors in the order it got them, so that
-// frame is free once completed reaches i-nframes+1. Sending thread only.
-func (g *AFXDP) send(ctx context.Context, s *xsk.Socket, n uint32) uint32 {
+// frame is free once completed reaches i-nframes+1. While the ring stays
+// full it yields on y, the sending loop's timer. Sending thread only.
+func (g *AFXDP) send(ctx context.Context, s *xsk.Socket, n uint32, y *goyield.Timer) uint32 {
 	u := s.UMEM()
 	flen := uint32(len(g.tmpls[0]))
 	var done uint32
@@ -156,7 +156,7 @@ func (g *AFXDP) send(ctx context.Context, s *xsk.Socket, n uint32) uint32 {
 			if ctx.Err() != nil {
 				break
 			}
-			g.yield.Maybe()
+			y.Maybe()
 		}
 	}
 	return done
