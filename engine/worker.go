@@ -289,7 +289,7 @@ func (w *Worker) Run() error {
 	}
 	w.unpark()
 	defer w.park()
-	w.yield = *goyield.New()
+	w.yield = goyield.New()
 	empty := 0
 	for {
 		if w.e.stopping.Load() {

@@ -25,7 +25,7 @@ const Every = 5 * time.Millisecond
 type Timer struct{ last time.Time }
 
 // New returns a Timer whose first yield is due Every from now.
-func New() *Timer { return &Timer{last: time.Now()} }
+func New() Timer { return Timer{last: time.Now()} }
 
 // Maybe yields to the Go scheduler (runtime.Gosched) if Every has passed
 // since the last yield, and reports whether it did.

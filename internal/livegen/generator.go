@@ -185,7 +185,7 @@ func (l *loop) run(ctx context.Context, send func(n uint32) (uint32, error)) (ti
 		l.base = cfg.Pace()
 	}
 	l.start = time.Now()
-	l.yield = *goyield.New()
+	l.yield = goyield.New()
 	var deadline time.Time
 	if cfg.Duration > 0 {
 		deadline = l.start.Add(cfg.Duration)
