@@ -83,6 +83,14 @@ type Control struct {
 	Group string `yaml:"group,omitempty"`
 	// Metrics is a TCP listen address for Prometheus metrics; empty: off.
 	Metrics string `yaml:"metrics,omitempty"`
+	// CPUs are the cpus of the control plane: every thread but the
+	// workers (the API, graph compilation, the garbage collector, the Go
+	// runtime's own threads). Empty: every cpu lanad may use except the
+	// workers' cpus, or all of them when the workers cover every cpu. A
+	// worker's cpu may be listed: on a machine where the other cpus belong
+	// to something else (a traffic generator, another service), the
+	// control plane then shares the worker's cpu instead of preempting it.
+	CPUs []int `yaml:"cpus,omitempty"`
 }
 
 // Queues is "all" or an explicit list of RX queue indexes.
@@ -327,6 +335,15 @@ func (f *File) check() []pathErr {
 		default:
 			fail(p+".xsk_mode", "xsk_mode %q: must be auto, copy or zero-copy", ifc.XSKMode)
 		}
+	}
+	ctl := map[int]bool{}
+	for j, c := range f.Control.CPUs {
+		if c < 0 || c >= 4096 {
+			fail(fmt.Sprintf("$.control.cpus[%d]", j), "cpu %d: must be in [0, 4096)", c)
+		} else if ctl[c] {
+			fail(fmt.Sprintf("$.control.cpus[%d]", j), "cpu %d: listed twice", c)
+		}
+		ctl[c] = true
 	}
 	switch f.Poll {
 	case "", PollBusy, PollWakeup, PollAdaptive:

@@ -69,6 +69,8 @@ stack:
 		{"hook unknown", "hook: e0", "hook: x1", "line 12: "},
 		{"steering", "queues: [0]", "queues: [0]\n    steering: 0x0100", "line 4: steering"},
 		{"syntax", "  hook: e0", "  hook: [e0", "["},
+		{"control cpu negative", "stack:", "control: {cpus: [-1]}\nstack:", "line 4: cpu -1: must be in [0, 4096)"},
+		{"control cpu twice", "stack:", "control:\n  cpus: [1, 1]\nstack:", "line 5: cpu 1: listed twice"},
 		{"relative pace_dir", "stack:", "bench: {pace_dir: lana/pace}\nstack:", "line 4: pace_dir \"lana/pace\": must be an absolute path"},
 	}
 	if _, err := Parse([]byte(base)); err != nil {

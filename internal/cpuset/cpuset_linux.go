@@ -36,23 +36,63 @@ func KeepOff(busy []int) (unix.CPUSet, error) {
 	if ctl.Count() == 0 {
 		return unix.CPUSet{}, nil
 	}
+	if err := setAll(&ctl); err != nil {
+		return unix.CPUSet{}, fmt.Errorf("move threads off cpus %v: %w", busy, err)
+	}
+	return ctl, nil
+}
+
+// Confine moves every thread of the process onto exactly cpus; threads
+// created later inherit them, as with KeepOff. It is for a control plane
+// placed by configuration: cpus may include the cpus pinned threads use.
+// It fails, leaving the process where it was, when a cpu is negative or
+// none of cpus is available to the process (offline, or outside its
+// cgroup's cpuset).
+func Confine(cpus []int) (unix.CPUSet, error) {
+	var set, old unix.CPUSet
+	for _, c := range cpus {
+		if c < 0 || c >= len(set)*64 {
+			return unix.CPUSet{}, fmt.Errorf("cpu %d: not available to this process (affinity masks here hold cpus 0 to %d)", c, len(set)*64-1)
+		}
+		set.Set(c)
+	}
+	if set.Count() == 0 {
+		return unix.CPUSet{}, errors.New("no cpus given")
+	}
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return unix.CPUSet{}, fmt.Errorf("read cpu affinity: %w", err)
+	}
+	// The calling thread first: if the kernel refuses the set, nothing
+	// has moved yet.
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		return unix.CPUSet{}, fmt.Errorf("cpus %s: not available to this process (offline, or outside its cpuset): %w", List(set), err)
+	}
+	if err := setAll(&set); err != nil {
+		_ = setAll(&old)
+		return unix.CPUSet{}, fmt.Errorf("move threads to cpus %s: %w", List(set), err)
+	}
+	return set, nil
+}
+
+// setAll gives every thread of the process the affinity set.
+func setAll(set *unix.CPUSet) error {
 	// Threads may start while the first pass runs; the second catches them.
 	for pass := 0; pass < 2; pass++ {
 		tasks, err := os.ReadDir("/proc/self/task")
 		if err != nil {
-			return unix.CPUSet{}, fmt.Errorf("list threads: %w", err)
+			return fmt.Errorf("list threads: %w", err)
 		}
 		for _, t := range tasks {
 			tid, err := strconv.Atoi(t.Name())
 			if err != nil {
 				continue
 			}
-			if err := unix.SchedSetaffinity(tid, &ctl); err != nil && !errors.Is(err, unix.ESRCH) {
-				return unix.CPUSet{}, fmt.Errorf("move thread %d off cpus %v: %w", tid, busy, err)
+			if err := unix.SchedSetaffinity(tid, set); err != nil && !errors.Is(err, unix.ESRCH) {
+				return fmt.Errorf("thread %d: %w", tid, err)
 			}
 		}
 	}
-	return ctl, nil
+	return nil
 }
 
 // List formats set as "0,2,3".
