@@ -29,7 +29,15 @@ const (
 	RouteStats         = Prefix + "/stats"         // GET -> Stats
 	RouteSave          = Prefix + "/save"          // GET -> Saved
 	RouteReload        = Prefix + "/reload"        // POST -> Result (as SIGHUP)
+	// RouteStream upgrades the connection to a stream of transactions:
+	// POST with "Connection: Upgrade" and "Upgrade: " + StreamProtocol
+	// answers 101, then each line the client sends is a Transaction and
+	// each line lanad answers is its StreamReply (see the package doc).
+	RouteStream = Prefix + "/stream"
 )
+
+// StreamProtocol is the Upgrade token of RouteStream.
+const StreamProtocol = "lana-stream/1"
 
 // Ops are the verbs the API accepts, matched exactly (never by prefix).
 var Ops = []string{"add", "rm", "set", "bind", "unbind", "replace", "replace-drop",
@@ -77,6 +85,23 @@ type Transaction struct {
 type Result struct {
 	// Applied is the number of verbs applied.
 	Applied int `json:"applied"`
+}
+
+// StreamReply answers one line of a stream: the number of verbs applied,
+// or, when the transaction was refused (and nothing changed), the message
+// and kind an Error would carry.
+type StreamReply struct {
+	Applied int    `json:"applied"`
+	Message string `json:"error,omitempty"`
+	Kind    string `json:"kind,omitempty"`
+}
+
+// Err returns the refusal as an *Error, or nil when the line was applied.
+func (r StreamReply) Err() error {
+	if r.Message == "" && r.Kind == "" {
+		return nil
+	}
+	return &Error{Message: r.Message, Kind: r.Kind}
 }
 
 // Error is the body of every failed request.

@@ -11,6 +11,29 @@
 // message names the culprit and the rule it broke; a failed verb or
 // transaction changes nothing.
 //
+// # Streams
+//
+// A client that reconfigures often (a script, an autonomic agent) can keep
+// one connection for many transactions: POST RouteStream with the headers
+// "Connection: Upgrade" and "Upgrade: lana-stream/1" (StreamProtocol) and
+// an empty body. lanad answers "101 Switching Protocols"; from then on the
+// connection carries newline-terminated JSON, one Transaction per line from
+// the client and one StreamReply per line from lanad, in order:
+//
+//	> {"verbs":[{"op":"add","args":["c1","counter"]},{"op":"replace","args":["c0","c1"]}]}
+//	< {"applied":2}
+//	> {"verbs":[{"op":"rm","args":["nope"]}]}
+//	< {"applied":0,"error":"stream line 2: verb 1: rm nope: block \"nope\": no such block","kind":"not-found"}
+//
+// Each line is applied all or none, like RouteTransaction; a refused line
+// changes nothing and the stream goes on. A line that is not one JSON
+// Transaction gets a bad-request reply; a line over MaxBody bytes ends the
+// stream. Either side may close it at any time. lanad logs each stream
+// opening and closing (with its counts) and refused lines; the lines it
+// applies are logged at debug level only, so a stream of many changes a
+// second does not flood the log. The per-request routes stay for everything
+// else.
+//
 // # Authorisation
 //
 // The daemon reads each connection's peer credentials (SO_PEERCRED): root

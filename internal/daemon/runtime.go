@@ -1,12 +1,14 @@
 package daemon
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -152,7 +154,20 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 		workerCPUs = append(workerCPUs, q.info.CPU)
 	}
 	ctlCPUs := 0
-	if ctl, err := cpuset.KeepOff(workerCPUs); err != nil {
+	if want := f.Control.CPUs; len(want) > 0 {
+		ctl, err := cpuset.Confine(want)
+		if err != nil {
+			return nil, fmt.Errorf("control.cpus: %w", err)
+		}
+		ctlCPUs = ctl.Count()
+		var shared []int
+		for _, c := range workerCPUs {
+			if c >= 0 && ctl.IsSet(c) && !slices.Contains(shared, c) {
+				shared = append(shared, c)
+			}
+		}
+		log.Info("control plane confined to the configured cpus", "cpus", cpuset.List(ctl), "shared_with_workers", fmt.Sprint(shared))
+	} else if ctl, err := cpuset.KeepOff(workerCPUs); err != nil {
 		log.Warn("control plane shares the workers' cpus", "error", err)
 	} else if ctl.Count() > 0 {
 		ctlCPUs = ctl.Count()
@@ -362,8 +377,12 @@ func mergeWords(opts map[string]string, words []string) map[string]string {
 	return out
 }
 
-// Apply runs verbs as one transaction: all or none.
-func (r *Runtime) Apply(verbs []api.Verb) error {
+// Apply runs verbs as one transaction: all or none. The applied verbs are
+// logged at info level.
+func (r *Runtime) Apply(verbs []api.Verb) error { return r.apply(verbs, slog.LevelInfo) }
+
+// apply is Apply logging the applied verbs at level.
+func (r *Runtime) apply(verbs []api.Verb, level slog.Level) error {
 	evs := make([]engine.Verb, 0, len(verbs))
 	for i, v := range verbs {
 		ev, err := EngineVerb(v)
@@ -386,11 +405,13 @@ func (r *Runtime) Apply(verbs []api.Verb) error {
 	r.follow()
 	// One line per transaction: one write, and the verbs that went in
 	// together read together.
-	vs := make([]string, len(evs))
-	for i, v := range evs {
-		vs[i] = v.String()
+	if ctx := context.Background(); r.log.Enabled(ctx, level) {
+		vs := make([]string, len(evs))
+		for i, v := range evs {
+			vs[i] = v.String()
+		}
+		r.log.Log(ctx, level, "applied", "verbs", strings.Join(vs, "; "))
 	}
-	r.log.Info("applied", "verbs", strings.Join(vs, "; "))
 	return nil
 }
 

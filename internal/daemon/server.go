@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/lana-net/lana/api"
@@ -45,13 +46,17 @@ type Server struct {
 	ln   net.Listener
 	path string
 	cfg  ServerConfig
+
+	mu      sync.Mutex
+	streams map[net.Conn]struct{} // open streams, closed by Shutdown
+	closing bool                  // Shutdown began: no new streams
 }
 
 type peerKey struct{}
 
 // NewServer listens on cfg.Socket; call Serve to answer requests.
 func NewServer(rt *Runtime, cfg ServerConfig, log *slog.Logger) (*Server, error) {
-	s := &Server{rt: rt, log: log, gid: -1, path: cfg.Socket, cfg: cfg}
+	s := &Server{rt: rt, log: log, gid: -1, path: cfg.Socket, cfg: cfg, streams: map[net.Conn]struct{}{}}
 	if cfg.Group != "" {
 		g, err := user.LookupGroup(cfg.Group)
 		if err != nil {
@@ -119,9 +124,16 @@ func (s *Server) Serve() error {
 	return nil
 }
 
-// Shutdown stops accepting, waits for running requests and removes the
+// Shutdown stops accepting, closes the open streams (a transaction in
+// progress completes first), waits for running requests and removes the
 // socket file.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closing = true
+	for c := range s.streams {
+		c.Close()
+	}
+	s.mu.Unlock()
 	err := s.http.Shutdown(ctx)
 	os.Remove(s.path)
 	return err
@@ -142,6 +154,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+api.RouteStats, func(w http.ResponseWriter, r *http.Request) { reply(w, s.rt.Stats()) })
 	mux.HandleFunc("GET "+api.RouteSave, s.save)
 	mux.HandleFunc("POST "+api.RouteReload, s.reload)
+	mux.HandleFunc("POST "+api.RouteStream, s.stream)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "not-found", fmt.Sprintf("no route %s %s (routes live under %s)", r.Method, r.URL.Path, api.Prefix))
 	})
@@ -299,9 +312,16 @@ func fail(w http.ResponseWriter, status int, kind, msg string) {
 	json.NewEncoder(w).Encode(api.Error{Message: msg, Kind: kind})
 }
 
-// failErr maps an error to its status by the sentinel it wraps.
+// failErr answers err with the status and kind of the sentinel it wraps.
 func failErr(w http.ResponseWriter, err error) {
-	status, kind := http.StatusInternalServerError, "internal"
+	status, kind := classify(err)
+	fail(w, status, kind, err.Error())
+}
+
+// classify maps an error to its HTTP status and API kind by the sentinel it
+// wraps.
+func classify(err error) (status int, kind string) {
+	status, kind = http.StatusInternalServerError, "internal"
 	switch {
 	case errors.Is(err, engine.ErrNotFound):
 		status, kind = http.StatusNotFound, "not-found"
@@ -315,5 +335,5 @@ func failErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, ErrClosed), errors.Is(err, engine.ErrStopped):
 		status, kind = http.StatusServiceUnavailable, "unavailable"
 	}
-	fail(w, status, kind, err.Error())
+	return status, kind
 }

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/lana-net/lana/api"
+)
+
+// batchSummary is what batch reports at the end (--json prints it).
+type batchSummary struct {
+	Transactions int `json:"transactions"` // applied
+	Verbs        int `json:"verbs"`        // in the applied transactions
+	Failed       int `json:"failed"`       // refused (only with --keep-going)
+}
+
+func batchCmd() *cobra.Command {
+	var file string
+	var quiet, keepGoing bool
+	cmd := &cobra.Command{
+		Use:   "batch",
+		Short: "Apply a stream of transactions, one per line of stdin or --file (verbs separated by ';')",
+		Long: `batch reads transactions, one per line, and applies each, all or none, in
+order, over one connection to lanad: a script or an autonomic agent can
+reconfigure the stack as often as it likes without starting a lanactl per
+change (it uses the API's stream route: one connection, one JSON line per
+transaction each way). Verbs within a line are separated by ';'; empty lines and lines
+starting with '#' are skipped. Each line is applied as soon as it is read, so
+a producer can feed lines as it decides them.
+
+batch stops at the first refused line: the lines before it stay applied, the
+error names the line, and lanactl exits non-zero. With --keep-going it goes
+on, counts the refusals and exits non-zero at the end if there were any.`,
+		Example: `  printf 'add c1 counter; replace c0 c1\nadd c2 counter; replace c1 c2\n' | lanactl batch
+  lanactl batch --quiet -f changes.txt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var r io.Reader = os.Stdin
+			if file != "" && file != "-" {
+				f, err := os.Open(file)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				r = f
+			}
+			sum, err := runBatch(r, os.Stdout, quiet || jsonOut, keepGoing)
+			if jsonOut {
+				if perr := printJSON(sum); perr != nil && err == nil {
+					err = perr
+				}
+			} else if !quiet {
+				fmt.Printf("ok: %d transactions (%d verbs) applied", sum.Transactions, sum.Verbs)
+				if sum.Failed > 0 {
+					fmt.Printf(", %d refused", sum.Failed)
+				}
+				fmt.Println()
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVarP(&file, "file", "f", "", "read transactions from this file instead of stdin ('-': stdin)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print nothing but errors")
+	cmd.Flags().BoolVar(&keepGoing, "keep-going", false, "go on after a refused line")
+	return cmd
+}
+
+// runBatch applies r's lines as transactions; unless quiet it prints one
+// "ok" line per applied transaction to w. Each transaction gets --timeout.
+func runBatch(r io.Reader, w io.Writer, quiet, keepGoing bool) (batchSummary, error) {
+	var sum batchSummary
+	c, ctx, cancel := conn()
+	st, err := c.OpenStream(ctx)
+	cancel()
+	if err != nil {
+		return sum, err
+	}
+	defer st.Close()
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), api.MaxBody)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		verbs, err := parseLine(line)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(context.Background(), timeout)
+			err = st.Apply(ctx, verbs...)
+			cancel()
+		}
+		if err != nil {
+			err = fmt.Errorf("line %d: %w", n, err)
+			if !keepGoing {
+				return sum, err
+			}
+			fmt.Fprintln(os.Stderr, "lanactl:", err)
+			sum.Failed++
+			continue
+		}
+		sum.Transactions++
+		sum.Verbs += len(verbs)
+		if !quiet {
+			fmt.Fprintf(w, "ok: line %d: %d verbs applied\n", n, len(verbs))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return sum, fmt.Errorf("read transactions: %w", err)
+	}
+	if sum.Failed > 0 {
+		return sum, fmt.Errorf("%d of %d transactions refused", sum.Failed, sum.Failed+sum.Transactions)
+	}
+	return sum, nil
+}
+
+// parseLine reads one batch line: verbs separated by ';'.
+func parseLine(line string) ([]api.Verb, error) {
+	var verbs []api.Verb
+	for i, part := range strings.Split(line, ";") {
+		words := strings.Fields(part)
+		if len(words) == 0 {
+			return nil, fmt.Errorf("verb %d: empty (two ';' in a row, or one at the end)", i+1)
+		}
+		v, err := parseVerb(words)
+		if err != nil {
+			return nil, fmt.Errorf("verb %d: %w", i+1, err)
+		}
+		verbs = append(verbs, v)
+	}
+	return verbs, nil
+}
