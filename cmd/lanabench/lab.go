@@ -71,7 +71,7 @@ the rows as JSON. Ctrl-C stops it and removes everything it made. Needs root.`,
 	fl.IntVar(&f.genCPU, "gen-cpu", 0, "generator CPU")
 	fl.IntVar(&f.rxCPU, "rx-cpu", 1, "receiver and NAPI CPU")
 	fl.StringVar(&f.lanad, "lanad", "process", "what runs the lanad rows: process (the lanad daemon) or inprocess (the engine in this process, rows engine-N)")
-	fl.StringVar(&f.lanadBin, "lanad-bin", "", "lanad binary for --lanad=process (default: next to lanabench, built from the source tree, or on PATH)")
+	fl.StringVar(&f.lanadBin, "lanad-bin", "", "lanad binary for --lanad=process (default: next to lanabench, built from the source tree, or on PATH); the swap row runs the lanactl next to it")
 	fl.StringVar(&f.lanadPoll, "lanad-poll", "", "lanad's poll mode for --lanad=process: busy, wakeup (default) or adaptive")
 	return cmd
 }
@@ -151,13 +151,17 @@ func labBackend(f labFlags, stderr io.Writer) (lab.LanadBackend, func(), error) 
 		needed = needed || strings.HasPrefix(r, "lanad-") || strings.HasPrefix(r, "engine-")
 	}
 	if f.lanadBin != "" || !needed { // no lanad row: nothing to locate or build
-		return lab.Process{Lanad: f.lanadBin, Poll: f.lanadPoll}, func() {}, nil
+		ctl := ""
+		if f.lanadBin != "" {
+			ctl = lab.LocateLanactl(f.lanadBin)
+		}
+		return lab.Process{Lanad: f.lanadBin, Lanactl: ctl, Poll: f.lanadPoll}, func() {}, nil
 	}
-	bin, cleanup, err := lab.LocateLanad(stderr)
+	bin, ctl, cleanup, err := lab.LocateLanad(stderr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("lab: %w", err)
 	}
-	return lab.Process{Lanad: bin, Poll: f.lanadPoll}, cleanup, nil
+	return lab.Process{Lanad: bin, Lanactl: ctl, Poll: f.lanadPoll}, cleanup, nil
 }
 
 // labProgress shows which row and run is measured: one rewritten line with

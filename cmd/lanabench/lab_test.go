@@ -131,7 +131,7 @@ func TestLabLanadProcess(t *testing.T) {
 	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
 	for _, p := range procs {
 		if b, err := os.ReadFile(p); err == nil && bytes.Contains(b, []byte("lanabench-lanad-")) {
-			t.Errorf("a lanad of the lab still runs: %s: %q", p, b)
+			t.Errorf("a lanad or lanactl of the lab still runs: %s: %q", p, b)
 		}
 	}
 	if left, _ := filepath.Glob(fmt.Sprintf("/sys/fs/bpf/lanabench-%d-*", os.Getpid())); len(left) > 0 {

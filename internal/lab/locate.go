@@ -18,37 +18,59 @@ const module = "github.com/lana-net/lana"
 var ErrNoLanad = errors.New("lanad not found next to lanabench, in a LANA source tree or on PATH: " +
 	"build it (go build ./cmd/lanad) or measure the engine in process (--lanad=inprocess)")
 
-// LocateLanad finds the lanad binary for Process, in this order: next to
-// the running executable (an installed pair), built from the LANA source
-// tree the current directory is in (`go run ./cmd/lanabench lab` from a
-// fresh clone; the build goes to a temporary directory that cleanup
-// removes, and progress to w), or lanad on PATH. cleanup is never nil.
-func LocateLanad(w io.Writer) (path string, cleanup func(), err error) {
+// ErrNoLanactl: the swap row drives lanad with lanactl, and there is none.
+var ErrNoLanactl = errors.New("lanactl not found next to lanad, next to lanabench or on PATH: build it (go build ./cmd/lanactl)")
+
+// LocateLanad finds the lanad and lanactl binaries for Process, in this
+// order: next to the running executable (an installed set), built from the
+// LANA source tree the current directory is in (`go run ./cmd/lanabench
+// lab` from a fresh clone; the build goes to a temporary directory that
+// cleanup removes, and progress to w), or on PATH. lanactl is "" when only
+// lanad is found (the swap row then reports ErrNoLanactl). cleanup is never
+// nil.
+func LocateLanad(w io.Writer) (lanad, lanactl string, cleanup func(), err error) {
 	cleanup = func() {}
 	if exe, err := os.Executable(); err == nil {
 		if p := filepath.Join(filepath.Dir(exe), "lanad"); executable(p) {
-			return p, cleanup, nil
+			return p, LocateLanactl(p), cleanup, nil
 		}
 	}
 	if dir, ok := sourceTree(); ok {
 		tmp, err := os.MkdirTemp("", "lanabench-bin-")
 		if err != nil {
-			return "", cleanup, err
+			return "", "", cleanup, err
 		}
-		p := filepath.Join(tmp, "lanad")
-		fmt.Fprintf(w, "building lanad from %s ...\n", dir)
-		cmd := exec.Command("go", "build", "-o", p, module+"/cmd/lanad")
+		fmt.Fprintf(w, "building lanad and lanactl from %s ...\n", dir)
+		cmd := exec.Command("go", "build", "-o", tmp+"/", module+"/cmd/lanad", module+"/cmd/lanactl")
 		cmd.Dir = dir
 		if out, err := cmd.CombinedOutput(); err != nil {
 			os.RemoveAll(tmp)
-			return "", cleanup, fmt.Errorf("build lanad: %w: %s", err, strings.TrimSpace(string(out)))
+			return "", "", cleanup, fmt.Errorf("build lanad and lanactl: %w: %s", err, strings.TrimSpace(string(out)))
 		}
-		return p, func() { os.RemoveAll(tmp) }, nil
+		return filepath.Join(tmp, "lanad"), filepath.Join(tmp, "lanactl"), func() { os.RemoveAll(tmp) }, nil
 	}
 	if p, err := exec.LookPath("lanad"); err == nil {
-		return p, cleanup, nil
+		return p, LocateLanactl(p), cleanup, nil
 	}
-	return "", cleanup, ErrNoLanad
+	return "", "", cleanup, ErrNoLanad
+}
+
+// LocateLanactl finds lanactl next to the lanad binary, next to the running
+// executable or on PATH; "" when there is none.
+func LocateLanactl(lanad string) string {
+	dirs := []string{filepath.Dir(lanad)}
+	if exe, err := os.Executable(); err == nil {
+		dirs = append(dirs, filepath.Dir(exe))
+	}
+	for _, d := range dirs {
+		if p := filepath.Join(d, "lanactl"); executable(p) {
+			return p
+		}
+	}
+	if p, err := exec.LookPath("lanactl"); err == nil {
+		return p
+	}
+	return ""
 }
 
 func executable(p string) bool {

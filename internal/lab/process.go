@@ -3,12 +3,15 @@ package lab
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -18,8 +21,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
-	"github.com/lana-net/lana/api"
 	"github.com/lana-net/lana/client"
 	"github.com/lana-net/lana/internal/config"
 	"github.com/lana-net/lana/internal/pace"
@@ -29,13 +32,18 @@ import (
 // Process is the LanadBackend that runs the real lanad daemon, one process
 // per run, in the receiving namespace: one queue (0) served by one worker
 // pinned to the receive CPU, copy-mode AF_XDP, every frame steered to LANA,
-// and the chain as lanad's configured stack. The generator paces on the
-// worker's count, which lanad publishes through its bench.pace_dir pin;
-// drops come from lanad's stats API, and the swap row replaces the dummies
-// through the control API. Its rows are labelled "lanad-N".
+// and the chain as lanad's configured stack. lanad is the receiver under
+// test, so all of it runs on the receive CPU: its control plane too
+// (control.cpus), which otherwise would take its turns on the generator's
+// CPU. The generator paces on the worker's count, which lanad publishes
+// through its bench.pace_dir pin; drops come from lanad's stats API, and
+// the swap row replaces the dummies with `lanactl batch`, also on the
+// receive CPU. Its rows are labelled "lanad-N".
 type Process struct {
 	// Lanad is the lanad binary (see LocateLanad).
 	Lanad string
+	// Lanactl is the lanactl binary the swap row uses (see LocateLanactl).
+	Lanactl string
 	// Poll is lanad's poll mode (default wakeup: on a CPU shared with the
 	// NAPI thread, sleeping in poll(2) measured best).
 	Poll string
@@ -59,22 +67,24 @@ func (p Process) Note(blocks int) string {
 	if poll == "" {
 		poll = config.PollWakeup
 	}
-	return fmt.Sprintf("a lanad process, %d block(s), poll %s, copy mode, worker on the receive CPU", blocks, poll)
+	return fmt.Sprintf("a lanad process, %d block(s), poll %s, copy mode, worker and control plane on the receive CPU", blocks, poll)
 }
 
-// Swapper implements LanadBackend: every period one transaction through
-// lanad's control API replaces each dummy with a fresh one (keeping state),
-// as InProcess does in the engine.
-func (Process) Swapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error {
+// Swapper implements LanadBackend: every period one transaction replaces
+// each dummy with a fresh one (keeping state), as InProcess does in the
+// engine. The transactions go through lanad's control API from `lanactl
+// batch` (one stream, one line per transaction), started on the receive
+// CPU: the reconfiguration is work of the row under test, and the
+// generator's CPU does nothing but generate. The lab writes a line to
+// lanactl's stdin every period; the swaps counted are those lanactl reports
+// applied.
+func (p Process) Swapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error {
 	lr := r.(*lanadReceiver)
 	return func(ctx context.Context) error {
-		return everyPeriod(ctx, every, func(gen int) error {
-			if err := lr.swap(ctx, gen); err != nil {
-				return err
-			}
-			lr.swaps.Add(1)
-			return nil
-		})
+		if p.Lanactl == "" {
+			return ErrNoLanactl
+		}
+		return lr.swapWith(ctx, p.Lanactl, every)
 	}
 }
 
@@ -148,7 +158,8 @@ func (l *lanadReceiver) Setup(ifindex int) (err error) {
 	f := &config.File{
 		Interfaces: []config.Interface{{Name: nif.Name, Queues: config.Queues{List: []int{0}},
 			CPUs: []int{l.cpu}, Steering: "all", XSKMode: "copy"}},
-		Poll: l.poll, VectorSize: rxbench.Batch, Frames: rxbench.FrameCount,
+		Control: config.Control{CPUs: []int{l.cpu}},
+		Poll:    l.poll, VectorSize: rxbench.Batch, Frames: rxbench.FrameCount,
 		Bench: &config.Bench{PaceDir: l.paceDir},
 		Stack: l.stack(),
 	}
@@ -156,7 +167,7 @@ func (l *lanadReceiver) Setup(ifindex int) (err error) {
 	if err != nil {
 		return err
 	}
-	cfgPath, sock := filepath.Join(l.dir, "lanad.yaml"), filepath.Join(l.dir, "lanad.sock")
+	cfgPath, sock := filepath.Join(l.dir, "lanad.yaml"), l.sock()
 	if err := os.WriteFile(cfgPath, data, 0o600); err != nil {
 		return err
 	}
@@ -179,6 +190,9 @@ func (l *lanadReceiver) Setup(ifindex int) (err error) {
 	}
 	return nil
 }
+
+// sock is lanad's control socket.
+func (l *lanadReceiver) sock() string { return filepath.Join(l.dir, "lanad.sock") }
 
 // ready waits until lanad's control API answers, or lanad exits.
 func (l *lanadReceiver) ready(timeout time.Duration) error {
@@ -253,25 +267,80 @@ func (l *lanadReceiver) Drops() (rxbench.Drops, error) {
 		Other: x.RxDropped + x.RxInvalidDescs}, nil
 }
 
-// swap replaces every dummy with a fresh one, keeping state, in one
-// transaction; the new names alternate (the old instance's name stays).
-func (l *lanadReceiver) swap(ctx context.Context, gen int) error {
-	s := l.stack()
-	var verbs []api.Verb
-	for _, b := range s.Blocks {
-		if b.Type != "dummy" {
-			continue
+// swapLines are the swap row's two transactions as lanactl batch lines:
+// each replaces every dummy with a fresh one keeping its state; the new
+// instance takes the old one's name, and the helper names alternate.
+func (l *lanadReceiver) swapLines() [2]string {
+	var lines [2]string
+	for gen := range lines {
+		var verbs []string
+		for _, b := range l.stack().Blocks {
+			if b.Type != "dummy" {
+				continue
+			}
+			nb := b.Name + "-" + string("ab"[gen])
+			verbs = append(verbs, "add "+nb+" dummy", "replace "+b.Name+" "+nb)
 		}
-		nb := b.Name + "-" + string("ab"[gen%2])
-		verbs = append(verbs, api.Verb{Op: "add", Args: []string{nb, "dummy"}},
-			api.Verb{Op: "replace", Args: []string{b.Name, nb}})
+		lines[gen] = strings.Join(verbs, "; ") + "\n"
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := l.cl.Transaction(ctx, verbs...); err != nil {
-		return fmt.Errorf("swap %d: %w", gen, err)
+	return lines
+}
+
+// swapWith runs `lanactl batch` on the receive CPU and feeds it one swap
+// line every period until ctx ends, then closes its input and counts the
+// transactions it reports applied.
+func (l *lanadReceiver) swapWith(ctx context.Context, lanactl string, every time.Duration) error {
+	cmd := exec.Command(lanactl, "--socket", l.sock(), "--json", "batch")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return err
 	}
-	return nil
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := startOn(cmd, l.cpu); err != nil {
+		return fmt.Errorf("start lanactl batch: %w", err)
+	}
+	lines := l.swapLines()
+	err = everyPeriod(ctx, every, func(gen int) error {
+		_, err := io.WriteString(in, lines[gen%2])
+		return err
+	})
+	in.Close()
+	werr := cmd.Wait()
+	var sum struct {
+		Transactions int64 `json:"transactions"`
+	}
+	if jerr := json.Unmarshal(out.Bytes(), &sum); jerr == nil {
+		l.swaps.Add(sum.Transactions)
+	}
+	if werr != nil {
+		return fmt.Errorf("lanactl batch: %v: %s", werr, strings.TrimSpace(errOut.String()))
+	}
+	return err
+}
+
+// startOn starts cmd from a thread pinned to cpu, so that the child and
+// every thread it makes run there.
+func startOn(cmd *exec.Cmd, cpu int) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return err
+	}
+	one.Set(cpu)
+	if err := unix.SchedSetaffinity(0, &one); err != nil {
+		return fmt.Errorf("pin to cpu %d: %w", cpu, err)
+	}
+	err := cmd.Start()
+	if rerr := unix.SchedSetaffinity(0, &old); rerr != nil {
+		// The thread must not go back to the scheduler pinned: end it
+		// with the goroutine instead of unlocking.
+		runtime.LockOSThread()
+		return errors.Join(err, fmt.Errorf("restore thread cpus: %w", rerr))
+	}
+	return err
 }
 
 // Close implements rxbench.Receiver: SIGTERM, a kill after 2s, then checks
