@@ -3,6 +3,7 @@ package engine_test
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sort"
@@ -430,5 +431,40 @@ func TestSpareConfig(t *testing.T) {
 	q := newMemQueue(t)
 	if _, err := engine.New(engine.Config{Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM(), Spare: 48}}}); !errors.Is(err, engine.ErrConfig) {
 		t.Fatalf("spare 48: %v, want ErrConfig", err)
+	}
+}
+
+// TestSendToRemovedBlock: a frame sent through the port of a block that has
+// since left the graph is dropped as bad-inject and its frame freed, also
+// after many blocks came and went (slot ids only grow).
+func TestSendToRemovedBlock(t *testing.T) {
+	mq := newMemQueue(t)
+	r := newAllocRig(t, engine.WorkerConfig{Mode: engine.PollBusy}, nil, mq)
+	for i := range 300 {
+		n := fmt.Sprintf("x%d", i)
+		if err := r.e.Exec("add "+n+" dummy", "replace d "+n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.e.Exec("unbind eth d", "rm d"); err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce()
+	before := r.w.Stats()
+	addr, frame, ok := r.port.Alloc(0)
+	if !ok {
+		t.Fatal("alloc failed")
+	}
+	f := stamp(frame, xsk.PacketHeadroom, 1, 1)
+	if err := r.port.Send(0, addr, xsk.PacketHeadroom, uint32(len(f))); err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce()
+	st := r.w.Stats()
+	if st.Drops["bad-inject"] != 1 {
+		t.Fatalf("drops %v, want one bad-inject", st.Drops)
+	}
+	if st.TxPackets != before.TxPackets {
+		t.Fatalf("a frame for a removed block was transmitted: sent %d -> %d", before.TxPackets, st.TxPackets)
 	}
 }

@@ -20,9 +20,11 @@ type compiled struct {
 	gen   uint64
 	nodes []node
 	entry int32 // ingress node of the hooked block, -1 when unhooked
-	// egressBySlot maps a slot id to that block's egress node (-1 if absent),
-	// for frames injected by applications.
-	egressBySlot []int32
+	// egressBySlot maps the slot id of each block in the graph to its
+	// egress node, for frames injected by applications. Slot ids only grow
+	// (one per block ever added), so a map keeps each compile proportional
+	// to the graph rather than to the engine's history.
+	egressBySlot map[uint32]int32
 }
 
 // compile turns g into the structure workers read. g has been validated by
@@ -51,12 +53,8 @@ func compile(g *Graph, gen uint64) *compiled {
 		return 2*idx[name] + 1
 	}
 	c := &compiled{gen: gen, nodes: make([]node, 2*len(names)), entry: -1}
-	var maxSlot uint32
 	for i, n := range names {
 		d := g.blocks[n]
-		if d.slot.id > maxSlot {
-			maxSlot = d.slot.id
-		}
 		ing := node{block: d.inst, name: n, slot: d.slot, dir: Ingress, turn: eg(d.down), reasons: len(d.info.Reasons)}
 		ing.next = make([]int32, 1+len(d.info.Outputs))
 		ing.next[0] = in(d.up)
@@ -67,10 +65,7 @@ func compile(g *Graph, gen uint64) *compiled {
 			next: []int32{eg(d.down)}}
 		c.nodes[2*i], c.nodes[2*i+1] = ing, egr
 	}
-	c.egressBySlot = make([]int32, maxSlot+1)
-	for i := range c.egressBySlot {
-		c.egressBySlot[i] = -1
-	}
+	c.egressBySlot = make(map[uint32]int32, len(names))
 	for i, n := range names {
 		c.egressBySlot[g.blocks[n].slot.id] = int32(2*i + 1)
 	}

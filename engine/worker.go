@@ -489,11 +489,7 @@ func (w *Worker) drainHandoff() {
 		if len(v.Pkts) == 0 {
 			return
 		}
-		ni := int32(-1)
-		if int(slot) < len(w.g.egressBySlot) {
-			ni = w.g.egressBySlot[slot]
-		}
-		if ni < 0 {
+		if ni, ok := w.g.egressBySlot[uint32(slot)]; !ok || slot < 0 {
 			w.dropAll(v, dropBadInject)
 		} else {
 			w.run(ni, v, 0, 0)
