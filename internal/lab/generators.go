@@ -24,67 +24,42 @@ import (
 // genFlows is the number of flows every generator row sends.
 const genFlows = 4
 
-// generatorRow measures one generator: XDP_DROP on B counts what arrives
-// (B's NAPI thread on the receive CPU), the generator runs on the generator
-// CPU, and the rate is what B counted in the window after the warm-up.
-func (cfg *Config) generatorRow(ctx context.Context, r row) (out Row) {
-	err := withPair(func(p *testbed.Pair) error {
-		out = cfg.generatorRowOn(ctx, p, r)
-		return nil
-	})
-	if err != nil {
-		out.Error = strings.Join([]string{out.Error, err.Error()}, "; ")
+// generatorNote says what a generator row runs.
+func generatorNote(gen string) string {
+	switch gen {
+	case TrafgenRow:
+		return "netsniff-ng trafgen, PACKET_MMAP TX ring, one process; cannot be paced: drops are the veth's refusals"
+	case "xdp-live":
+		return "BPF_PROG_RUN live frames, paced in its XDP program on the receiver's count"
+	case "afxdp":
+		return "LANA xsk TX ring (copy mode on veth), paced from Go"
+	case "afpacket":
+		return "AF_PACKET write per frame, qdisc bypass, paced from Go"
 	}
-	return out
+	return ""
 }
 
-func (cfg *Config) generatorRowOn(ctx context.Context, p *testbed.Pair, r row) Row {
-	out := Row{Name: r.name, Kind: Generator, Runs: []float64{}}
-	var trafgen string
-	switch r.gen {
-	case TrafgenRow:
-		path, err := exec.LookPath("trafgen")
+// generatorRun measures one run of a generator on a fresh pair: XDP_DROP
+// on B counts what arrives (B's NAPI thread on the receive CPU), the
+// generator runs on the generator CPU, and the rate is what B counted in
+// the window after the warm-up. trafgen is the trafgen binary for its row.
+func (cfg *Config) generatorRun(ctx context.Context, r row, run int, trafgen string) (s Sample, err error) {
+	err = withPair(func(p *testbed.Pair) error {
+		drop, err := dropReceiver(p, cfg.RxCPU)
 		if err != nil {
-			out.Error = "trafgen not on PATH (netsniff-ng package)"
-			return out
+			return err
 		}
-		trafgen = path
-		out.Note = "netsniff-ng trafgen, PACKET_MMAP TX ring, one process; cannot be paced: drops are the veth's refusals"
-	case "xdp-live":
-		out.Note = "BPF_PROG_RUN live frames, paced in its XDP program on the receiver's count"
-	case "afxdp":
-		out.Note = "LANA xsk TX ring (copy mode on veth), paced from Go"
-	case "afpacket":
-		out.Note = "AF_PACKET write per frame, qdisc bypass, paced from Go"
-	}
-	drop, err := dropReceiver(p, cfg.RxCPU)
-	if err != nil {
-		out.Error = err.Error()
-		return out
-	}
-	defer drop.Close()
-	var samples []Sample
-	var errs []string
-	for i := 1; i <= cfg.Runs && ctx.Err() == nil; i++ {
-		cfg.Progress(Progress{Row: r.name, Run: i, Runs: cfg.Runs})
-		stopLive := cfg.live(r.name, i, drop.Consumed)
-		var s Sample
-		var err error
+		defer drop.Close()
+		stopLive := cfg.live(r.name, run, drop.Consumed)
+		defer stopLive()
 		if r.gen == TrafgenRow {
 			s, err = cfg.runTrafgen(ctx, p, drop, trafgen)
 		} else {
 			s, err = cfg.runLivegen(ctx, p, drop, r.gen)
 		}
-		stopLive()
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("run %d: %v", i, err))
-			continue
-		}
-		samples = append(samples, s)
-	}
-	sum := Summarize(r.name, Generator, samples)
-	sum.Note, sum.Error = out.Note, strings.Join(errs, "; ")
-	return sum
+		return err
+	})
+	return s, err
 }
 
 // dropReceiver attaches XDP_DROP to B and pins B's NAPI threads to cpu.

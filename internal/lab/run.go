@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -138,43 +139,106 @@ func (c *Config) resolve() ([]row, error) {
 	return rows, nil
 }
 
-// Run measures cfg's rows on a fresh namespace pair and returns the report.
-// When ctx ends it stops, removes everything and returns the rows finished
-// so far with ctx's error. A row whose runs fail is reported with its error;
-// the other rows still run.
+// Run measures cfg's rows and returns the report. Every run gets a fresh
+// namespace pair. The runs are interleaved: round i measures run i of
+// every row, in the rows' order, so that a drift of the machine (this
+// VM's rates move by ±15% over tens of seconds) falls on every row alike
+// instead of on whichever rows happened to run during it; the ratios
+// between rows are what the lab is for. When ctx ends it stops, removes
+// everything and returns each row summarised over the runs it finished,
+// with ctx's error. A row whose runs fail is reported with its errors; the
+// other rows still run.
 func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	cfg.defaults()
 	rows, err := cfg.resolve()
 	if err != nil {
 		return nil, err
 	}
-	// The lab's own goroutines (progress, the swap row's client, the
-	// generator's bookkeeping) stay off the receive CPU, which belongs to
-	// the receiver under test and its NAPI thread: every row pays for its
-	// own receive work and nothing else. Pinned threads (the generator, an
-	// in-process receiver's loop) pin themselves afterwards.
+	// The lab's own goroutines (progress, the generator's bookkeeping)
+	// stay off the receive CPU, which belongs to the receiver under test
+	// and its NAPI thread: every row pays for its own receive work and
+	// nothing else. Pinned threads (the generator, an in-process
+	// receiver's loop, the swap row's lanactl) pin themselves afterwards.
 	if _, err := cpuset.KeepOff([]int{cfg.RxCPU}); err != nil {
 		return nil, err
 	}
 	rep = &Report{Started: time.Now(), Runs: cfg.Runs, Window: cfg.Window, Machine: machine()}
 	defer func() { rep.Machine.LoadAfter = loadavg() }()
-	for _, r := range rows {
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
+	states := make([]rowState, len(rows))
+	for k, r := range rows {
+		if r.gen == TrafgenRow {
+			if states[k].trafgen, err = exec.LookPath("trafgen"); err != nil {
+				states[k].fatal = "trafgen not on PATH (netsniff-ng package)"
+			}
 		}
-		var out Row
-		if r.kind == Receiver {
-			out = cfg.receiverRow(ctx, r)
-		} else {
-			out = cfg.generatorRow(ctx, r)
-		}
-		if ctx.Err() != nil {
-			return rep, ctx.Err()
-		}
-		rep.Rows = append(rep.Rows, out)
-		cfg.Progress(Progress{Row: out.Name, Done: &out})
 	}
+	finish := func() {
+		for k, r := range rows {
+			if len(states[k].samples) == 0 && len(states[k].errs) == 0 && states[k].fatal == "" && ctx.Err() != nil {
+				continue // never ran
+			}
+			out := cfg.summarize(r, &states[k])
+			rep.Rows = append(rep.Rows, out)
+			cfg.Progress(Progress{Row: out.Name, Done: &out})
+		}
+	}
+	for i := 1; i <= cfg.Runs; i++ {
+		for k, r := range rows {
+			if ctx.Err() != nil {
+				finish()
+				return rep, ctx.Err()
+			}
+			st := &states[k]
+			if st.fatal != "" {
+				continue
+			}
+			cfg.Progress(Progress{Row: r.name, Run: i, Runs: cfg.Runs})
+			var s Sample
+			var err error
+			if r.kind == Receiver {
+				s, err = cfg.receiverRun(ctx, r, i, st)
+			} else {
+				s, err = cfg.generatorRun(ctx, r, i, st.trafgen)
+			}
+			switch {
+			case ctx.Err() != nil: // the run was cut short: not a result
+			case err != nil:
+				st.errs = append(st.errs, fmt.Sprintf("run %d: %v", i, err))
+			default:
+				st.samples = append(st.samples, s)
+			}
+		}
+	}
+	finish()
 	return rep, nil
+}
+
+// rowState is what a row has gathered over the rounds.
+type rowState struct {
+	samples []Sample
+	errs    []string
+	swaps   int64  // the swap row's swaps
+	trafgen string // the trafgen binary, for its row
+	fatal   string // the row cannot run at all
+}
+
+// summarize makes r's row of the report from its runs.
+func (cfg *Config) summarize(r row, st *rowState) Row {
+	out := Summarize(r.name, r.kind, st.samples)
+	out.Error = strings.Join(st.errs, "; ")
+	if st.fatal != "" {
+		out.Error = st.fatal
+	}
+	switch {
+	case r.kind == Generator:
+		out.Note = generatorNote(r.gen)
+	case r.swap:
+		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v (%d swaps done in %d run(s))",
+			cfg.Lanad.Label(), SwapBlocks, SwapEvery, st.swaps, len(st.samples)+len(st.errs))
+	case r.blocks > 0:
+		out.Note = cfg.Lanad.Note(r.blocks)
+	}
+	return out
 }
 
 // withPair runs fn on a fresh namespace pair and removes the pair after.
@@ -193,44 +257,29 @@ func withPair(fn func(p *testbed.Pair) error) (err error) {
 	return fn(p)
 }
 
-func (cfg *Config) receiverRow(ctx context.Context, r row) Row {
-	var samples []Sample
-	var errs []string
-	var swaps int64
-	for i := 1; i <= cfg.Runs && ctx.Err() == nil; i++ {
-		cfg.Progress(Progress{Row: r.name, Run: i, Runs: cfg.Runs})
-		inner := r.receiver()
-		rcv := &watched{Receiver: inner}
-		opts := rxbench.Options{Warmup: cfg.Warmup, Window: cfg.Window, GenCPU: cfg.GenCPU, RxCPU: cfg.RxCPU}
-		if r.swap {
-			opts.During = cfg.Lanad.Swapper(inner, SwapEvery)
-		}
-		stopLive := cfg.live(r.name, i, rcv.count)
-		var res rxbench.Result
-		err := withPair(func(p *testbed.Pair) (err error) {
-			res, err = rxbench.Run(ctx, p, rcv, opts)
-			return err
-		})
-		stopLive()
-		if s, ok := inner.(interface{ Swaps() int64 }); ok && r.swap {
-			swaps += s.Swaps()
-		}
-		if err != nil {
-			errs = append(errs, fmt.Sprintf("run %d: %v", i, err))
-			continue
-		}
-		samples = append(samples, Sample{PPS: res.PPS, Drops: res.Drops.Total()})
+// receiverRun measures one run of a receiver row on a fresh pair; the swap
+// row's swaps are added to st.
+func (cfg *Config) receiverRun(ctx context.Context, r row, run int, st *rowState) (Sample, error) {
+	inner := r.receiver()
+	rcv := &watched{Receiver: inner}
+	opts := rxbench.Options{Warmup: cfg.Warmup, Window: cfg.Window, GenCPU: cfg.GenCPU, RxCPU: cfg.RxCPU}
+	if r.swap {
+		opts.During = cfg.Lanad.Swapper(inner, SwapEvery)
 	}
-	out := Summarize(r.name, Receiver, samples)
-	out.Error = strings.Join(errs, "; ")
-	switch {
-	case r.swap:
-		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v (%d swaps done in %d run(s))",
-			cfg.Lanad.Label(), SwapBlocks, SwapEvery, swaps, cfg.Runs)
-	case r.blocks > 0:
-		out.Note = cfg.Lanad.Note(r.blocks)
+	stopLive := cfg.live(r.name, run, rcv.count)
+	var res rxbench.Result
+	err := withPair(func(p *testbed.Pair) (err error) {
+		res, err = rxbench.Run(ctx, p, rcv, opts)
+		return err
+	})
+	stopLive()
+	if s, ok := inner.(interface{ Swaps() int64 }); ok && r.swap {
+		st.swaps += s.Swaps()
 	}
-	return out
+	if err != nil {
+		return Sample{}, err
+	}
+	return Sample{PPS: res.PPS, Drops: res.Drops.Total()}, nil
 }
 
 // watched lets the progress goroutine read a receiver's count only between
