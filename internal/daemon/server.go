@@ -213,20 +213,10 @@ func (s *Server) allowed(p *Peer) bool {
 	return false
 }
 
-// decode reads exactly one JSON value with known fields into v.
+// decode reads exactly one JSON value with known fields into v from r's
+// body, or answers the error.
 func decode(w http.ResponseWriter, r *http.Request, v any) bool {
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil && dec.More() {
-		err = errors.New("trailing data after the JSON value")
-	}
-	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = errors.New("trailing data after the JSON value")
-		}
-	}
-	if err != nil {
+	if err := decodeStrict(r.Body, v); err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			fail(w, http.StatusRequestEntityTooLarge, "too-large", fmt.Sprintf("request body over %d bytes", tooBig.Limit))
@@ -236,6 +226,24 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 		return false
 	}
 	return true
+}
+
+// decodeStrict reads exactly one JSON value with known fields into v: an
+// unknown field or anything after the value is an error.
+func decodeStrict(r io.Reader, v any) error {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return err
+		}
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
 }
 
 func (s *Server) verb(w http.ResponseWriter, r *http.Request) {

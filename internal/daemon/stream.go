@@ -115,7 +115,7 @@ func (s *Server) serveStream(rw *bufio.ReadWriter, st *streamStats) (err error) 
 // refused.
 func (s *Server) applyLine(line []byte, n int) api.StreamReply {
 	var t api.Transaction
-	if err := decodeLine(line, &t); err != nil {
+	if err := decodeStrict(bytes.NewReader(line), &t); err != nil {
 		return api.StreamReply{Kind: "bad-request", Message: fmt.Sprintf("stream line %d: malformed JSON: %v", n, err)}
 	}
 	if err := s.rt.apply(t.Verbs, slog.LevelDebug); err != nil {
@@ -163,19 +163,6 @@ func readLine(r *bufio.Reader, buf *[]byte, max int) ([]byte, error) {
 		return *buf, nil
 	}
 	return nil, err
-}
-
-// decodeLine reads exactly one JSON value with known fields into v.
-func decodeLine(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return errors.New("trailing data after the JSON value")
-	}
-	return nil
 }
 
 // headerHas reports whether header key lists token (comma-separated,
