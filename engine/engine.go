@@ -179,7 +179,9 @@ func (e *Engine) Apply(verbs ...Verb) error {
 		}
 	}
 	if len(events) > 0 {
-		e.bus.ch <- resolve(ng, events)
+		if ds := resolve(ng, events); e.bus.wanted(ds) {
+			e.bus.ch <- ds
+		}
 	}
 	return errors.Join(errs...)
 }

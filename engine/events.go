@@ -1,6 +1,9 @@
 package engine
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // EventKind names what happened.
 type EventKind uint8
@@ -61,6 +64,23 @@ type eventBus struct {
 	watchers map[int]func(Event)
 	next     int
 	done     chan struct{}
+	// nwatchers is len(watchers), read by the control plane without mu.
+	nwatchers atomic.Int32
+}
+
+// wanted reports whether ds reaches anyone: a block that handles events or
+// a watcher. The control plane sends nothing otherwise, which spares the
+// bus goroutine a wakeup per transaction.
+func (b *eventBus) wanted(ds []delivery) bool {
+	if b.nwatchers.Load() > 0 {
+		return true
+	}
+	for _, d := range ds {
+		if len(d.to) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func newEventBus() *eventBus {
@@ -111,10 +131,12 @@ func (e *Engine) Watch(fn func(Event)) (cancel func()) {
 	id := b.next
 	b.next++
 	b.watchers[id] = fn
+	b.nwatchers.Store(int32(len(b.watchers)))
 	b.mu.Unlock()
 	return func() {
 		b.mu.Lock()
 		delete(b.watchers, id)
+		b.nwatchers.Store(int32(len(b.watchers)))
 		b.mu.Unlock()
 	}
 }

@@ -79,3 +79,33 @@ func TestEvents(t *testing.T) {
 		t.Errorf("watcher saw %q", got)
 	}
 }
+
+// TestEventsWithoutWatchers: with no watcher registered (the bus then only
+// wakes for deliveries to blocks), subscribed blocks still hear every event,
+// before and after a watcher came and went.
+func TestEventsWithoutWatchers(t *testing.T) {
+	r := newRig(t, 64)
+	if err := r.e.Exec("add a test-ear", "add b test-ear", "add c test-ear", "subscribe b c"); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := r.e.Instance("c")
+	c := b.(*ear)
+	if err := r.e.Exec("set b n=1"); err != nil {
+		t.Fatal(err)
+	}
+	cancel := r.e.Watch(func(engine.Event) {})
+	cancel()
+	if err := r.e.Exec("add x dummy"); err != nil { // an event nobody hears
+		t.Fatal(err)
+	}
+	if err := r.e.Exec("set b n=2"); err != nil {
+		t.Fatal(err)
+	}
+	want := "option-set b  n=1; option-set b  n=2"
+	for deadline := time.Now().Add(5 * time.Second); c.events() != want && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if got := c.events(); got != want {
+		t.Fatalf("c heard %q, want %q", got, want)
+	}
+}

@@ -146,9 +146,11 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 		return nil, fmt.Errorf("apply stack: %w", err)
 	}
 	r.follow()
-	r.unwatch = r.eng.Watch(func(ev engine.Event) {
-		log.Debug("event", "kind", ev.Kind.String(), "block", ev.Block, "peer", ev.Peer, "key", ev.Key, "value", ev.Value)
-	})
+	if log.Enabled(context.Background(), slog.LevelDebug) { // a watcher costs the event goroutine a wakeup per transaction
+		r.unwatch = r.eng.Watch(func(ev engine.Event) {
+			log.Debug("event", "kind", ev.Kind.String(), "block", ev.Block, "peer", ev.Peer, "key", ev.Key, "value", ev.Value)
+		})
+	}
 	var workerCPUs []int
 	for _, q := range r.queues {
 		workerCPUs = append(workerCPUs, q.info.CPU)
