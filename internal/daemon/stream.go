@@ -11,8 +11,9 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 
 	"github.com/lana-net/lana/api"
 )
@@ -20,7 +21,8 @@ import (
 // stream serves api.RouteStream: after the upgrade, one transaction per
 // line in, one api.StreamReply per line out, until either side closes.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
-	if !headerHas(r.Header, "Connection", "upgrade") || !headerHas(r.Header, "Upgrade", api.StreamProtocol) {
+	if !httpguts.HeaderValuesContainsToken(r.Header["Connection"], "upgrade") ||
+		!httpguts.HeaderValuesContainsToken(r.Header["Upgrade"], api.StreamProtocol) {
 		w.Header().Set("Upgrade", api.StreamProtocol)
 		fail(w, http.StatusUpgradeRequired, "bad-request",
 			fmt.Sprintf("%s is a stream: send \"Connection: Upgrade\" and \"Upgrade: %s\" (or use %s for one transaction)",
@@ -163,17 +165,4 @@ func readLine(r *bufio.Reader, buf *[]byte, max int) ([]byte, error) {
 		return *buf, nil
 	}
 	return nil, err
-}
-
-// headerHas reports whether header key lists token (comma-separated,
-// case-insensitive), as Connection and Upgrade do.
-func headerHas(h http.Header, key, token string) bool {
-	for _, v := range h.Values(key) {
-		for _, t := range strings.Split(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(t), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
