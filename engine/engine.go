@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Config describes an engine.
@@ -33,6 +32,12 @@ type Engine struct {
 	workers []*Worker
 	bus     *eventBus
 
+	// quiescing is up while Apply waits for workers to leave the previous
+	// graph; workers then send a token on quiesced whenever their
+	// quiescence word changes (Worker.announce).
+	quiescing atomic.Bool
+	quiesced  chan struct{}
+
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 	runErr   chan error
@@ -52,7 +57,8 @@ func New(cfg Config) (*Engine, error) {
 	if len(cfg.Workers) == 0 {
 		return nil, fmt.Errorf("no workers: need one per queue: %w", ErrConfig)
 	}
-	e := &Engine{graph: NewGraph(len(cfg.Workers)), runErr: make(chan error, len(cfg.Workers)), onPanic: cfg.OnPanic}
+	e := &Engine{graph: NewGraph(len(cfg.Workers)), runErr: make(chan error, len(cfg.Workers)), onPanic: cfg.OnPanic,
+		quiesced: make(chan struct{}, 1)}
 	e.gen = 1
 	e.cur.Store(compile(e.graph, e.gen))
 	var errs []error
@@ -188,13 +194,18 @@ func (e *Engine) Apply(verbs ...Verb) error {
 
 // quiesce waits until every worker either holds no graph or has loaded
 // generation gen; after that no worker can reach a block missing from gen.
+// A worker that moves on while the flag is up sends a token (announce), so
+// the wait costs one wakeup instead of a sleep-and-look loop, whose sleeps
+// each woke a thread on the CPUs the control plane shares with workers.
 func (e *Engine) quiesce(gen uint64) {
+	e.quiescing.Store(true)
+	defer e.quiescing.Store(false)
 	for _, w := range e.workers {
-		for d := time.Microsecond; ; d = min(2*d, time.Millisecond) {
+		for {
 			if s := w.seen.Load(); s == parked || s >= gen {
 				break
 			}
-			time.Sleep(d)
+			<-e.quiesced // stale tokens only make the loop look again
 		}
 	}
 }

@@ -162,3 +162,48 @@ func BenchmarkPipeline(b *testing.B) {
 		runPipeline(b, 64, 3, "dummy", 0, func(n uint64) { paced.Store(n) })
 	})
 }
+
+// BenchmarkApplySwap prices the lab's swap transaction on the control plane
+// (add two dummies, replace the chain's two dummies with them, keeping
+// state), while a worker on another goroutine runs the graph: the
+// transaction's own work plus the wait for the worker to leave the old
+// graph.
+func BenchmarkApplySwap(b *testing.B) {
+	r := newRig(b, 64)
+	chain(b, r.e, 3, "dummy")
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		frame := testFrame()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			r.q.Deliver(frame, 64)
+			r.w.RunOnce()
+		}
+	}()
+	var txn [2][]string
+	for gen := range txn {
+		for _, d := range []string{"d1", "d2"} {
+			nb := d + "-" + string("ab"[gen])
+			txn[gen] = append(txn[gen], "add "+nb+" dummy", "replace "+d+" "+nb)
+		}
+	}
+	// replace keeps the old name: d1 stays d1, so both transactions
+	// name fresh helpers that the replace then renames away.
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		if err := r.e.Exec(txn[i%2]...); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	close(stop)
+	wg.Wait()
+}

@@ -354,7 +354,7 @@ func (w *Worker) beforeSleep() {
 
 // park drops the worker's graph reference (quiescent until unpark).
 func (w *Worker) park() {
-	w.seen.Store(parked)
+	w.announce(parked)
 	w.g = nil
 }
 
@@ -365,7 +365,21 @@ func (w *Worker) unpark() {
 	w.seen.Store(0)
 	g := w.e.cur.Load()
 	w.g = g
-	w.seen.Store(g.gen)
+	w.announce(g.gen)
+}
+
+// announce stores the worker's quiescence word and, when the control plane
+// waits for workers to leave an old graph, tells it to look again. Storing
+// before loading the flag pairs with Engine.quiesce, which sets the flag
+// before it loads the word: one of the two sees the other's store.
+func (w *Worker) announce(seen uint64) {
+	w.seen.Store(seen)
+	if w.e.quiescing.Load() {
+		select {
+		case w.e.quiesced <- struct{}{}:
+		default: // a token is pending already: the waiter looks anyway
+		}
+	}
 }
 
 // step is one round: completions, hand-offs, receive, pipeline, transmit,
@@ -373,7 +387,7 @@ func (w *Worker) unpark() {
 func (w *Worker) step() int {
 	if g := w.e.cur.Load(); g != w.g {
 		w.g = g
-		w.seen.Store(g.gen)
+		w.announce(g.gen)
 	}
 	if w.g.gen != w.lastGen {
 		w.lastGen = w.g.gen
