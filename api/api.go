@@ -3,6 +3,7 @@ package api
 import (
 	"sort"
 	"strings"
+	"time"
 )
 
 // Transport constants.
@@ -34,6 +35,9 @@ const (
 	// answers 101, then each line the client sends is a Transaction and
 	// each line lanad answers is its StreamReply (see the package doc).
 	RouteStream = Prefix + "/stream"
+	// RouteReplay makes lanad itself apply a list of transactions on a
+	// schedule: POST Replay -> ReplayResult, answered when the replay ends.
+	RouteReplay = Prefix + "/replay"
 )
 
 // StreamProtocol is the Upgrade token of RouteStream.
@@ -102,6 +106,63 @@ func (r StreamReply) Err() error {
 		return nil
 	}
 	return &Error{Message: r.Message, Kind: r.Kind}
+}
+
+// Replay asks lanad to apply Transactions in turn, cycling through the
+// list, one every Every, starting at once, until Count transactions were
+// applied or For has passed, whichever comes first (at least one of the two
+// is required). lanad keeps the pace itself, so a soak test of a
+// reconfiguration (flip between two stacks every 10 ms for an hour while
+// traffic flows) neither depends on a client's timing nor pays a round trip
+// per change. Every transaction is checked before the first is applied; a
+// transaction refused on the way (the stack changed under it) ends the
+// replay, with what was applied staying applied. The replay also ends when
+// the client goes away or lanad shuts down.
+type Replay struct {
+	// Transactions are applied in order, then again from the first.
+	Transactions []Transaction `json:"transactions"`
+	// Every is the period, a Go duration ("10ms"), from MinReplayEvery up.
+	Every string `json:"every"`
+	// Count is how many transactions to apply in all (0: no limit).
+	Count int `json:"count,omitempty"`
+	// For bounds the replay's duration, a Go duration up to MaxReplayFor
+	// ("": no limit).
+	For string `json:"for,omitempty"`
+}
+
+// Limits of a Replay.
+const (
+	MinReplayEvery = time.Millisecond
+	MaxReplayFor   = 24 * time.Hour
+)
+
+// Why a replay ended (ReplayResult.Stopped).
+const (
+	ReplayCount     = "count"     // Count transactions were applied
+	ReplayFor       = "for"       // For passed
+	ReplayRefused   = "refused"   // a transaction was refused (ReplayResult.Error)
+	ReplayCancelled = "cancelled" // the client went away
+	ReplayShutdown  = "shutdown"  // lanad shut down
+)
+
+// ReplayResult says how a replay went.
+type ReplayResult struct {
+	// Applied counts the transactions applied, Verbs their verbs.
+	Applied int `json:"applied"`
+	Verbs   int `json:"verbs"`
+	// Late counts the periods that passed without a transaction because
+	// the one before took longer than Every (each such period is skipped,
+	// not made up for later).
+	Late int `json:"late"`
+	// Elapsed is the time from the first transaction to the end, a Go
+	// duration.
+	Elapsed string `json:"elapsed"`
+	// Stopped is why the replay ended: ReplayCount, ReplayFor,
+	// ReplayRefused, ReplayCancelled or ReplayShutdown.
+	Stopped string `json:"stopped"`
+	// Error is the refusal that ended the replay, naming the transaction
+	// (set only when Stopped is ReplayRefused).
+	Error *Error `json:"error,omitempty"`
 }
 
 // Error is the body of every failed request.

@@ -34,6 +34,23 @@
 // second does not flood the log. The per-request routes stay for everything
 // else.
 //
+// # Replays
+//
+// POST RouteReplay with a Replay makes lanad apply a list of transactions
+// itself, one every period, cycling through the list, for a count or a
+// duration: a soak test of a reconfiguration (two stacks swapped every
+// 10 ms for an hour while traffic flows) then keeps its pace to the timer
+// and costs no round trip per change. Every transaction is checked before
+// the first is applied (a malformed one gets a bad-request answer and
+// nothing happens). The answer, a ReplayResult, comes when the replay
+// ends: the count reached, the time up, a transaction refused (what was
+// applied before it stays), the client gone or lanad shutting down.
+//
+//	> {"transactions":[{"verbs":[{"op":"add","args":["d-a","dummy"]},{"op":"replace","args":["d","d-a"]}]},
+//	>                  {"verbs":[{"op":"add","args":["d-b","dummy"]},{"op":"replace","args":["d","d-b"]}]}],
+//	>  "every":"10ms","for":"1m"}
+//	< {"applied":6000,"verbs":12000,"late":0,"elapsed":"59.99s","stopped":"for"}
+//
 // # Authorisation
 //
 // The daemon reads each connection's peer credentials (SO_PEERCRED): root

@@ -102,6 +102,18 @@ func (c *Client) Transaction(ctx context.Context, verbs ...api.Verb) error {
 	return c.do(ctx, http.MethodPost, api.RouteTransaction, api.Transaction{Verbs: verbs}, &api.Result{})
 }
 
+// Replay makes lanad apply r's transactions itself on r's schedule and
+// returns how it went once the replay ends (see api.Replay). Ending ctx
+// ends the replay: lanad stops when the connection closes. The result's
+// Stopped says why it ended; a refused transaction is reported there
+// (Stopped api.ReplayRefused, Error set), not as an error; the error is for
+// a replay that could not start (a malformed request) or a lost connection.
+func (c *Client) Replay(ctx context.Context, r api.Replay) (api.ReplayResult, error) {
+	var res api.ReplayResult
+	err := c.do(ctx, http.MethodPost, api.RouteReplay, r, &res)
+	return res, err
+}
+
 // Add creates block name of type typ with options.
 func (c *Client) Add(ctx context.Context, name, typ string, opts map[string]string) error {
 	return c.Verb(ctx, api.Verb{Op: "add", Args: []string{name, typ}, Options: opts})

@@ -46,7 +46,7 @@ func newRoot() *cobra.Command {
 	root.PersistentFlags().BoolVar(&jsonOut, "json", false, "print JSON instead of text")
 	root.PersistentFlags().DurationVar(&timeout, "timeout", 30*time.Second, "give up after this long")
 	root.AddCommand(addCmd(), rmCmd(), setCmd(), bindCmd(), unbindCmd(), replaceCmd(), replaceDropCmd(),
-		subscribeCmd(), unsubscribeCmd(), hookCmd(), unhookCmd(), transactionCmd(), batchCmd(),
+		subscribeCmd(), unsubscribeCmd(), hookCmd(), unhookCmd(), transactionCmd(), batchCmd(), replayCmd(),
 		listCmd(), showCmd(), statsCmd(), saveCmd(), graphCmd(), reloadCmd(),
 		captureCmd())
 	return root

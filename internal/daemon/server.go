@@ -50,13 +50,16 @@ type Server struct {
 	mu      sync.Mutex
 	streams map[net.Conn]struct{} // open streams, closed by Shutdown
 	closing bool                  // Shutdown began: no new streams
+	// stopping is closed when Shutdown begins: running replays end.
+	stopping chan struct{}
 }
 
 type peerKey struct{}
 
 // NewServer listens on cfg.Socket; call Serve to answer requests.
 func NewServer(rt *Runtime, cfg ServerConfig, log *slog.Logger) (*Server, error) {
-	s := &Server{rt: rt, log: log, gid: -1, path: cfg.Socket, cfg: cfg, streams: map[net.Conn]struct{}{}}
+	s := &Server{rt: rt, log: log, gid: -1, path: cfg.Socket, cfg: cfg, streams: map[net.Conn]struct{}{},
+		stopping: make(chan struct{})}
 	if cfg.Group != "" {
 		g, err := user.LookupGroup(cfg.Group)
 		if err != nil {
@@ -125,10 +128,13 @@ func (s *Server) Serve() error {
 }
 
 // Shutdown stops accepting, closes the open streams (a transaction in
-// progress completes first), waits for running requests and removes the
-// socket file.
+// progress completes first), ends running replays, waits for running
+// requests and removes the socket file.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
+	if !s.closing {
+		close(s.stopping)
+	}
 	s.closing = true
 	for c := range s.streams {
 		c.Close()
@@ -155,6 +161,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+api.RouteSave, s.save)
 	mux.HandleFunc("POST "+api.RouteReload, s.reload)
 	mux.HandleFunc("POST "+api.RouteStream, s.stream)
+	mux.HandleFunc("POST "+api.RouteReplay, s.replay)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, http.StatusNotFound, "not-found", fmt.Sprintf("no route %s %s (routes live under %s)", r.Method, r.URL.Path, api.Prefix))
 	})

@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/lana-net/lana/api"
 	_ "github.com/lana-net/lana/blocks"
@@ -68,6 +70,9 @@ func FuzzControlAPI(f *testing.F) {
 		path, body string
 	}{
 		{0, "/v1/list", ""},
+		{1, "/v1/replay", `{"transactions":[{"verbs":[{"op":"add","args":["r1","dummy"]}]},{"verbs":[{"op":"rm","args":["r1"]}]}],"every":"1ms","count":4}`},
+		{1, "/v1/replay", `{"transactions":[{"verbs":[{"op":"add","args":["r1","dummy"]}]}],"every":"1ms","for":"5ms"}`},
+		{1, "/v1/replay", `{"transactions":[],"every":"1ms","count":1}`},
 		{0, "/v1/stats", ""},
 		{0, "/v1/blocks/e0", ""},
 		{0, "/v1/blocks/nope", ""},
@@ -103,6 +108,10 @@ func FuzzControlAPI(f *testing.F) {
 			return // not a request a client could send
 		}
 		req = req.WithContext(withPeer(req, &Peer{UID: 0}))
+		// A replay the fuzzer makes long ends with its client.
+		ctx, cancel := context.WithTimeout(req.Context(), time.Second)
+		defer cancel()
+		req = req.WithContext(ctx)
 		before, saved := snapshot(t, rt)
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)

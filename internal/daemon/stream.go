@@ -60,10 +60,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	if rw.Flush() != nil {
 		return
 	}
-	who := "unknown peer"
-	if p, _ := r.Context().Value(peerKey{}).(*Peer); p != nil {
-		who = fmt.Sprintf("uid %d pid %d", p.UID, p.PID)
-	}
+	who := peerName(r)
 	s.log.Info("stream opened", "peer", who)
 	st := streamStats{}
 	err = s.serveStream(rw, &st)
@@ -75,6 +72,14 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 }
 
 type streamStats struct{ applied, refused int }
+
+// peerName names the client of r for the log: its uid and pid.
+func peerName(r *http.Request) string {
+	if p, _ := r.Context().Value(peerKey{}).(*Peer); p != nil {
+		return fmt.Sprintf("uid %d pid %d", p.UID, p.PID)
+	}
+	return "unknown peer"
+}
 
 // serveStream answers rw's lines until the client closes (io.EOF) or the
 // connection fails.
