@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -82,11 +84,13 @@ func TestLabTiny(t *testing.T) {
 	}
 }
 
-// TestLabLanadProcess runs lanad-3 and lanad-swap through real lanad
-// processes (built from this tree) with tiny windows: each row must take
-// frames with no drop, swap the graph, and leave no lanad process and no pace
-// pin behind; a receiver's Close also fails the row when lanad left an XDP
-// program attached or did not exit cleanly on SIGTERM.
+// TestLabLanadProcess runs lanad-3, lanad-swap and lanad-swap-ctl through
+// real lanad processes (built from this tree) with tiny windows: each row
+// must take frames with no drop, the swap rows swap the graph (lanad
+// replaying the changes, lanactl batch sending them), and nothing is left
+// behind: no lanad process and no pace pin; a receiver's Close also fails
+// the row when lanad left an XDP program attached or did not exit cleanly
+// on SIGTERM.
 func TestLabLanadProcess(t *testing.T) {
 	testbed.RequirePrivileges(t)
 	dir := t.TempDir()
@@ -94,7 +98,7 @@ func TestLabLanadProcess(t *testing.T) {
 	var out, errOut bytes.Buffer
 	err := runLab(context.Background(), labFlags{
 		runs: 1, window: 300 * time.Millisecond, warmup: 100 * time.Millisecond,
-		rows: []string{"lanad-3", "lanad-swap"}, jsonPath: jsonPath, chartPath: "",
+		rows: []string{"lanad-3", "lanad-swap", "lanad-swap-ctl"}, jsonPath: jsonPath, chartPath: "",
 		genCPU: 0, rxCPU: 1, lanad: "process",
 	}, &out, &errOut)
 	t.Log("\n" + out.String() + errOut.String())
@@ -117,10 +121,10 @@ func TestLabLanadProcess(t *testing.T) {
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Rows) != 2 {
-		t.Fatalf("%d rows, want 2: %s", len(rep.Rows), raw)
+	if len(rep.Rows) != 3 {
+		t.Fatalf("%d rows, want 3: %s", len(rep.Rows), raw)
 	}
-	for i, want := range []string{"lanad-3", "lanad-swap"} {
+	for i, want := range []string{"lanad-3", "lanad-swap", "lanad-swap-ctl"} {
 		r := rep.Rows[i]
 		if r.Name != want || r.Error != "" || r.Drops == nil {
 			t.Errorf("row %d: %+v, want %s without error", i, r, want)
@@ -130,8 +134,19 @@ func TestLabLanadProcess(t *testing.T) {
 			t.Errorf("%s: %v pps, %d drops; want frames taken and no fill-ring-empty (or other) drop", r.Name, r.PPSMedian, *r.Drops)
 		}
 	}
-	if n := rep.Rows[1].Note; !strings.Contains(n, "swaps done") || strings.Contains(n, "(0 swaps") {
-		t.Errorf("swap row note %q: want swaps done", n)
+	for _, c := range []struct {
+		row  int
+		want string
+	}{{1, "by lanad itself (lanactl replay)"}, {2, "each change sent by lanactl batch"}} {
+		// A 300ms window takes 30 swaps, give or take a late one.
+		n := rep.Rows[c.row].Note
+		var swaps int
+		if m := regexp.MustCompile(`\((\d+) swaps done`).FindStringSubmatch(n); m != nil {
+			swaps, _ = strconv.Atoi(m[1])
+		}
+		if !strings.Contains(n, c.want) || swaps < 20 || swaps > 32 {
+			t.Errorf("%s note %q: want %q and about 30 swaps done", rep.Rows[c.row].Name, n, c.want)
+		}
 	}
 	// Nothing of the lanad runs is left: no process with a lab config, no
 	// pace directory of this process in bpffs.

@@ -31,6 +31,17 @@ type LanadBackend interface {
 	// Swapper returns the function that replaces r's graph every period
 	// until ctx ends (rxbench.Options.During); r came from Receiver.
 	Swapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error
+	// SwapNote says who makes the swap row's changes, for the table.
+	SwapNote() string
+}
+
+// ClientSwapper is a LanadBackend with a control API that a client process
+// can reconfigure it through: it makes the swap-ctl row, whose graph
+// changes are each sent by a client as they are due.
+type ClientSwapper interface {
+	// ClientSwapper returns the function that replaces r's graph every
+	// period until ctx ends, a client's transaction at a time.
+	ClientSwapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error
 }
 
 // InProcess is the LanadBackend that runs LANA's engine inside the lab's own
@@ -52,6 +63,9 @@ func (InProcess) Receiver(blocks, cpu int) rxbench.Receiver {
 func (InProcess) Note(blocks int) string {
 	return fmt.Sprintf("LANA's engine in the lab's process (lanad's data path without the daemon), %d block(s), poll wakeup", blocks)
 }
+
+// SwapNote implements LanadBackend.
+func (InProcess) SwapNote() string { return "by a goroutine of the lab calling the engine" }
 
 // Swapper implements LanadBackend: every period it replaces each dummy of
 // the chain with a fresh one, one transaction (one graph swap) at a time.

@@ -23,6 +23,7 @@ import (
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
+	"github.com/lana-net/lana/api"
 	"github.com/lana-net/lana/client"
 	"github.com/lana-net/lana/internal/config"
 	"github.com/lana-net/lana/internal/pace"
@@ -36,13 +37,14 @@ import (
 // test, so all of it runs on the receive CPU: its control plane too
 // (control.cpus), which otherwise would take its turns on the generator's
 // CPU. The generator paces on the worker's count, which lanad publishes
-// through its bench.pace_dir pin; drops come from lanad's stats API, and
-// the swap row replaces the dummies with `lanactl batch`, also on the
-// receive CPU. Its rows are labelled "lanad-N".
+// through its bench.pace_dir pin; drops come from lanad's stats API. The
+// swap row has lanad replace the dummies itself (`lanactl replay`), the
+// swap-ctl row sends each replacement from `lanactl batch`, both started on
+// the receive CPU. Its rows are labelled "lanad-N".
 type Process struct {
 	// Lanad is the lanad binary (see LocateLanad).
 	Lanad string
-	// Lanactl is the lanactl binary the swap row uses (see LocateLanactl).
+	// Lanactl is the lanactl binary the swap rows use (see LocateLanactl).
 	Lanactl string
 	// Poll is lanad's poll mode (default wakeup: on a CPU shared with the
 	// NAPI thread, sleeping in poll(2) measured best).
@@ -70,15 +72,33 @@ func (p Process) Note(blocks int) string {
 	return fmt.Sprintf("a lanad process, %d block(s), poll %s, copy mode, worker and control plane on the receive CPU", blocks, poll)
 }
 
+// SwapNote implements LanadBackend.
+func (Process) SwapNote() string { return "by lanad itself (lanactl replay)" }
+
 // Swapper implements LanadBackend: every period one transaction replaces
 // each dummy with a fresh one (keeping state), as InProcess does in the
-// engine. The transactions go through lanad's control API from `lanactl
-// batch` (one stream, one line per transaction), started on the receive
-// CPU: the reconfiguration is work of the row under test, and the
-// generator's CPU does nothing but generate. The lab writes a line to
-// lanactl's stdin every period; the swaps counted are those lanactl reports
-// applied.
+// engine. lanad applies them itself: `lanactl replay`, started on the
+// receive CPU, hands it the two alternating transactions, the period and
+// the window's length, and reports the transactions applied, which are the
+// swaps counted. The row measures the data path while its graph changes
+// every period; what a client pays to send each change is the swap-ctl
+// row's (ClientSwapper).
 func (p Process) Swapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error {
+	lr := r.(*lanadReceiver)
+	return func(ctx context.Context) error {
+		if p.Lanactl == "" {
+			return ErrNoLanactl
+		}
+		return lr.replay(ctx, p.Lanactl, every)
+	}
+}
+
+// ClientSwapper implements ClientSwapper: the same transactions, each sent
+// by a client as it is due, through lanad's control API from `lanactl
+// batch` (one stream, one line per transaction), started on the receive
+// CPU. The lab writes a line to lanactl's stdin every period; the swaps
+// counted are those lanactl reports applied.
+func (p Process) ClientSwapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error {
 	lr := r.(*lanadReceiver)
 	return func(ctx context.Context) error {
 		if p.Lanactl == "" {
@@ -284,6 +304,54 @@ func (l *lanadReceiver) swapLines() [2]string {
 		lines[gen] = strings.Join(verbs, "; ") + "\n"
 	}
 	return lines
+}
+
+// replay runs `lanactl replay` on the receive CPU with the swap lines,
+// every period until ctx's deadline (the window's end), and counts the
+// transactions it reports applied. lanactl ends on its own at the deadline;
+// if it has not shortly after (ctx cancelled early, lanad gone), it is
+// interrupted, which ends the replay in lanad too.
+func (l *lanadReceiver) replay(ctx context.Context, lanactl string, every time.Duration) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return errors.New("swap replay: the window has no end")
+	}
+	cmd := exec.Command(lanactl, "--socket", l.sock(), "--json", "replay",
+		"--every", every.String(), "--for", time.Until(deadline).String())
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	lines := l.swapLines()
+	cmd.Stdin = strings.NewReader(lines[0] + lines[1])
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := startOn(cmd, l.cpu); err != nil {
+		return fmt.Errorf("start lanactl replay: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	var werr error
+	select {
+	case werr = <-done:
+	case <-ctx.Done():
+		grace := time.NewTimer(time.Until(deadline) + time.Second)
+		select {
+		case werr = <-done:
+		case <-grace.C:
+			cmd.Process.Signal(syscall.SIGINT)
+			werr = <-done
+		}
+		grace.Stop()
+	}
+	var res api.ReplayResult
+	if jerr := json.Unmarshal(out.Bytes(), &res); jerr == nil {
+		l.swaps.Add(int64(res.Applied))
+	}
+	if werr != nil {
+		return fmt.Errorf("lanactl replay: %v: %s", werr, strings.TrimSpace(errOut.String()))
+	}
+	if res.Stopped != api.ReplayFor {
+		return fmt.Errorf("lanactl replay stopped early (%q) after %d swaps: %s", res.Stopped, res.Applied, out.String())
+	}
+	return nil
 }
 
 // swapWith runs `lanactl batch` on the receive CPU and feeds it one swap

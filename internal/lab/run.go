@@ -99,7 +99,8 @@ type row struct {
 	// receiver rows
 	receiver func() rxbench.Receiver
 	blocks   int  // lanad rows
-	swap     bool // the swap row
+	swap     bool // the swap rows
+	client   bool // the swap-ctl row: each swap sent by a client
 	// generator rows
 	gen string
 }
@@ -124,12 +125,15 @@ func (c *Config) resolve() ([]row, error) {
 				return nil, fmt.Errorf("%w %q: rows are %s", ErrRow, name, strings.Join(DefaultRows("lanad"), ", "))
 			}
 			r.name = label + "-" + suffix
-			if suffix == "swap" {
-				r.blocks, r.swap = SwapBlocks, true
+			if suffix == "swap" || suffix == "swap-ctl" {
+				r.blocks, r.swap, r.client = SwapBlocks, true, suffix == "swap-ctl"
+				if _, ok := c.Lanad.(ClientSwapper); r.client && !ok {
+					return nil, fmt.Errorf("%w %q: the %s rows have no control API to send changes through (use --lanad=process)", ErrRow, name, label)
+				}
 			} else if n, err := strconv.Atoi(suffix); err == nil && n >= 1 && n <= 64 {
 				r.blocks = n
 			} else {
-				return nil, fmt.Errorf("%w %q: %s-N takes 1 to 64 blocks, or %s-swap", ErrRow, name, prefix, prefix)
+				return nil, fmt.Errorf("%w %q: %s-N takes 1 to 64 blocks, or %s-swap, %s-swap-ctl", ErrRow, name, prefix, prefix, prefix)
 			}
 			blocks := r.blocks
 			r.receiver = func() rxbench.Receiver { return c.Lanad.Receiver(blocks, c.RxCPU) }
@@ -232,9 +236,12 @@ func (cfg *Config) summarize(r row, st *rowState) Row {
 	switch {
 	case r.kind == Generator:
 		out.Note = generatorNote(r.gen)
-	case r.swap:
-		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v (%d swaps done in %d run(s))",
+	case r.client:
+		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v, each change sent by lanactl batch on the receive CPU (%d swaps done in %d run(s))",
 			cfg.Lanad.Label(), SwapBlocks, SwapEvery, st.swaps, len(st.samples)+len(st.errs))
+	case r.swap:
+		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v %s (%d swaps done in %d run(s))",
+			cfg.Lanad.Label(), SwapBlocks, SwapEvery, cfg.Lanad.SwapNote(), st.swaps, len(st.samples)+len(st.errs))
 	case r.blocks > 0:
 		out.Note = cfg.Lanad.Note(r.blocks)
 	}
@@ -263,7 +270,10 @@ func (cfg *Config) receiverRun(ctx context.Context, r row, run int, st *rowState
 	inner := r.receiver()
 	rcv := &watched{Receiver: inner}
 	opts := rxbench.Options{Warmup: cfg.Warmup, Window: cfg.Window, GenCPU: cfg.GenCPU, RxCPU: cfg.RxCPU}
-	if r.swap {
+	switch {
+	case r.client:
+		opts.During = cfg.Lanad.(ClientSwapper).ClientSwapper(inner, SwapEvery)
+	case r.swap:
 		opts.During = cfg.Lanad.Swapper(inner, SwapEvery)
 	}
 	stopLive := cfg.live(r.name, run, rcv.count)

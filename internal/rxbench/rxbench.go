@@ -88,7 +88,8 @@ type Options struct {
 	// Outstanding bounds the frames in flight (default livegen's, 128).
 	Outstanding uint64
 	// During, if set, runs in its own goroutine during the measured window
-	// and must return when ctx ends (for example, reconfigure a graph).
+	// and must return when ctx ends (for example, reconfigure a graph);
+	// ctx's deadline is the window's end.
 	During func(ctx context.Context) error
 }
 
@@ -225,15 +226,14 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 
 	var during sync.WaitGroup
 	duringErr := make(chan error, 1)
-	duringCtx, stopDuring := context.WithCancel(ctx)
-	defer stopDuring()
-
 	threads := append([]int{tid}, napi...)
 	c0, d0, cpu0, err := snapshot(r, threads)
 	if err != nil {
 		return res, err
 	}
 	t0 := time.Now()
+	duringCtx, stopDuring := context.WithDeadline(ctx, t0.Add(opts.Window))
+	defer stopDuring()
 	if opts.During != nil {
 		during.Add(1)
 		go func() {
