@@ -43,7 +43,8 @@ func labCmd() *cobra.Command {
 one CPU and each receiver, with the receiving veth's NAPI thread, to another,
 and measures, several runs each, how many 64-byte frames per second:
 
-  receivers   xdp-drop, stack, asavie, lanad-1, lanad-3, lanad-10, lanad-swap
+  receivers   xdp-drop, stack, asavie, lanad-1, lanad-3, lanad-10, lanad-swap,
+              lanad-swap-ctl
   generators  xdp-live, afxdp, afpacket, trafgen (when on PATH)
 
 The lanad rows run the lanad daemon, one process per run, in the receiving

@@ -10,7 +10,9 @@
 // receiving veth's NAPI thread together on another, the generator paced on
 // what the receiver took): xdp-drop, stack, asavie, and the lanad rows
 // (lanad-1, lanad-3, lanad-10: eth followed by that many dummy blocks;
-// lanad-swap: lanad-3 while the graph is replaced every 10 ms).
+// lanad-swap: lanad-3 while lanad replaces its graph every 10 ms;
+// lanad-swap-ctl: the same, each change sent by a client process as it is
+// due).
 //
 // Generator rows measure how many frames a generator on one CPU gets to an
 // XDP_DROP receiver on the other: xdp-live, afxdp, afpacket (paced on the

@@ -30,10 +30,15 @@ const (
 )
 
 // DefaultRows returns the rows of a default run, receivers first, with the
-// lanad rows under the backend's label.
-func DefaultRows(label string) []string {
-	return []string{"xdp-drop", "stack", "asavie", label + "-1", label + "-3", label + "-10", label + "-swap",
-		"xdp-live", "afxdp", "afpacket", TrafgenRow}
+// lanad rows under the backend's label; swap-ctl only for a backend with a
+// control API (ClientSwapper).
+func DefaultRows(b LanadBackend) []string {
+	label := b.Label()
+	rows := []string{"xdp-drop", "stack", "asavie", label + "-1", label + "-3", label + "-10", label + "-swap"}
+	if _, ok := b.(ClientSwapper); ok {
+		rows = append(rows, label+"-swap-ctl")
+	}
+	return append(rows, "xdp-live", "afxdp", "afpacket", TrafgenRow)
 }
 
 // Config shapes a lab run. A zero field takes the default in its comment.
@@ -73,7 +78,7 @@ func (c *Config) defaults() {
 		c.Lanad = InProcess{}
 	}
 	if len(c.Rows) == 0 {
-		c.Rows = DefaultRows(c.Lanad.Label())
+		c.Rows = DefaultRows(c.Lanad)
 	}
 	if c.Runs <= 0 {
 		c.Runs = 3
@@ -122,7 +127,7 @@ func (c *Config) resolve() ([]row, error) {
 		default:
 			prefix, suffix, ok := strings.Cut(name, "-")
 			if !ok || (prefix != "lanad" && prefix != label) {
-				return nil, fmt.Errorf("%w %q: rows are %s", ErrRow, name, strings.Join(DefaultRows("lanad"), ", "))
+				return nil, fmt.Errorf("%w %q: rows are %s", ErrRow, name, strings.Join(DefaultRows(Process{}), ", "))
 			}
 			r.name = label + "-" + suffix
 			if suffix == "swap" || suffix == "swap-ctl" {
