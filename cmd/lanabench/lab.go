@@ -63,8 +63,8 @@ the rows as JSON. Ctrl-C stops it and removes everything it made. Needs root.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&f.runs, "runs", 3, "runs per row")
-	fl.DurationVar(&f.window, "window", 2*time.Second, "measured time per run")
+	fl.IntVar(&f.runs, "runs", lab.DefaultRuns, "runs per row")
+	fl.DurationVar(&f.window, "window", lab.DefaultWindow, "measured time per run")
 	fl.DurationVar(&f.warmup, "warmup", 300*time.Millisecond, "warm-up before each run's window")
 	fl.StringSliceVar(&f.rows, "rows", nil, "rows to measure, comma-separated (default: all)")
 	fl.StringVar(&f.jsonPath, "json", "", "write the report as JSON to this file")

@@ -23,6 +23,15 @@ import (
 // ErrRow reports a row name the lab does not know.
 var ErrRow = errors.New("unknown row")
 
+// Defaults of a run: five runs of 1.5 s per row. Five runs give a median
+// that one slow or fast run cannot move (this machine's rates swing by
+// ±20% from run to run); 1.5 s windows keep the default lab, 12 rows, at
+// about two minutes.
+const (
+	DefaultRuns   = 5
+	DefaultWindow = 1500 * time.Millisecond
+)
+
 // Swap row parameters: lanad-3 with its graph replaced this often.
 const (
 	SwapBlocks = 3
@@ -48,9 +57,9 @@ type Config struct {
 	// under the backend's label. trafgen is skipped (with a note) when not
 	// on PATH.
 	Rows []string
-	// Runs per row (default 3).
+	// Runs per row (default DefaultRuns).
 	Runs int
-	// Window is each run's measured time (default 2s); Warmup precedes it
+	// Window is each run's measured time (default DefaultWindow); Warmup precedes it
 	// (default 300ms).
 	Window, Warmup time.Duration
 	// GenCPU is the generator's CPU, RxCPU the receiver's and the receiving
@@ -81,10 +90,10 @@ func (c *Config) defaults() {
 		c.Rows = DefaultRows(c.Lanad)
 	}
 	if c.Runs <= 0 {
-		c.Runs = 3
+		c.Runs = DefaultRuns
 	}
 	if c.Window <= 0 {
-		c.Window = 2 * time.Second
+		c.Window = DefaultWindow
 	}
 	if c.Warmup <= 0 {
 		c.Warmup = 300 * time.Millisecond
