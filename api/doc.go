@@ -49,7 +49,7 @@
 //	> {"transactions":[{"verbs":[{"op":"add","args":["d-a","dummy"]},{"op":"replace","args":["d","d-a"]}]},
 //	>                  {"verbs":[{"op":"add","args":["d-b","dummy"]},{"op":"replace","args":["d","d-b"]}]}],
 //	>  "every":"10ms","for":"1m"}
-//	< {"applied":6000,"verbs":12000,"late":0,"elapsed":"59.99s","stopped":"for"}
+//	< {"applied":6000,"verbs":12000,"late":0,"elapsed":"1m0.000412s","stopped":"for"}
 //
 // # Authorisation
 //
