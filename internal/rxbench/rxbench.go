@@ -238,7 +238,8 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 		during.Add(1)
 		go func() {
 			defer during.Done()
-			if err := opts.During(duringCtx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := opts.During(duringCtx); err != nil && !errors.Is(err, context.Canceled) &&
+				!errors.Is(err, context.DeadlineExceeded) {
 				duringErr <- err
 			}
 		}()
