@@ -89,14 +89,7 @@ func runBatch(r io.Reader, w io.Writer, quiet, keepGoing bool) (*batchSummary, e
 	}
 	sum := &batchSummary{}
 	defer st.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), api.MaxBody)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		verbs, err := parseLine(line)
+	err = eachTransaction(r, func(n int, verbs []api.Verb, err error) error {
 		if err == nil {
 			ctx, cancel := context.WithTimeout(context.Background(), timeout)
 			err = st.Apply(ctx, verbs...)
@@ -105,25 +98,48 @@ func runBatch(r io.Reader, w io.Writer, quiet, keepGoing bool) (*batchSummary, e
 		if err != nil {
 			err = fmt.Errorf("line %d: %w", n, err)
 			if !keepGoing {
-				return sum, err
+				return err
 			}
 			fmt.Fprintln(os.Stderr, "lanactl:", err)
 			sum.Failed++
-			continue
+			return nil
 		}
 		sum.Transactions++
 		sum.Verbs += len(verbs)
 		if !quiet {
 			fmt.Fprintf(w, "ok: line %d: %d verbs applied\n", n, len(verbs))
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return sum, fmt.Errorf("read transactions: %w", err)
+		return nil
+	})
+	if err != nil {
+		return sum, err
 	}
 	if sum.Failed > 0 {
 		return sum, fmt.Errorf("%d of %d transactions refused", sum.Failed, sum.Failed+sum.Transactions)
 	}
 	return sum, nil
+}
+
+// eachTransaction calls fn with each transaction line of r, as it is read:
+// its line number and its verbs, or why they do not parse. Empty lines and
+// lines starting with '#' are skipped. It stops at fn's first error.
+func eachTransaction(r io.Reader, fn func(n int, verbs []api.Verb, err error) error) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 64*1024), api.MaxBody)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		verbs, err := parseLine(line)
+		if err := fn(n, verbs, err); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read transactions: %w", err)
+	}
+	return nil
 }
 
 // parseLine reads one batch line: verbs separated by ';'.

@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -100,21 +98,15 @@ because a transaction took longer than PERIOD ("late"), and why it stopped.`,
 // separated by ';', empty and '#' lines skipped.
 func readTransactions(r io.Reader) ([]api.Transaction, error) {
 	var txns []api.Transaction
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), api.MaxBody)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		verbs, err := parseLine(line)
+	err := eachTransaction(r, func(n int, verbs []api.Verb, err error) error {
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", n, err)
+			return fmt.Errorf("line %d: %w", n, err)
 		}
 		txns = append(txns, api.Transaction{Verbs: verbs})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read transactions: %w", err)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(txns) == 0 {
 		return nil, errors.New("no transactions: give one per line on stdin or in --file")
