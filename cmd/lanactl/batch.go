@@ -43,16 +43,13 @@ on, counts the refusals and exits non-zero at the end if there were any.`,
   lanactl batch --quiet -f changes.txt`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			r, restore := pollable(os.Stdin)
+			stdin, restore := pollable(os.Stdin)
 			defer restore()
-			if file != "" && file != "-" {
-				f, err := os.Open(file)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				r = f
+			r, done, err := input(file, stdin)
+			if err != nil {
+				return err
 			}
+			defer done()
 			sum, err := runBatch(r, os.Stdout, quiet || jsonOut, keepGoing)
 			if sum == nil { // no stream: nothing was tried
 				return err
@@ -118,6 +115,19 @@ func runBatch(r io.Reader, w io.Writer, quiet, keepGoing bool) (*batchSummary, e
 		return sum, fmt.Errorf("%d of %d transactions refused", sum.Failed, sum.Failed+sum.Transactions)
 	}
 	return sum, nil
+}
+
+// input returns the reader of --file: stdin when file is "" or "-", else
+// the file, which done closes.
+func input(file string, stdin io.Reader) (r io.Reader, done func(), err error) {
+	if file == "" || file == "-" {
+		return stdin, func() {}, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
 }
 
 // eachTransaction calls fn with each transaction line of r, as it is read:

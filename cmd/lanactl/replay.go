@@ -47,15 +47,11 @@ because a transaction took longer than PERIOD ("late"), and why it stopped.`,
 			if count <= 0 && dur <= 0 {
 				return errors.New("say when to stop: --count N, --for DURATION or both")
 			}
-			var r io.Reader = os.Stdin
-			if file != "" && file != "-" {
-				f, err := os.Open(file)
-				if err != nil {
-					return err
-				}
-				defer f.Close()
-				r = f
+			r, done, err := input(file, os.Stdin)
+			if err != nil {
+				return err
 			}
+			defer done()
 			txns, err := readTransactions(r)
 			if err != nil {
 				return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -172,9 +173,9 @@ func TestReplayEnds(t *testing.T) {
 	}
 }
 
-// TestLanactlReplay runs lanactl replay with transactions on stdin: the
-// summary in text and JSON, and refusals from lanactl itself and from
-// lanad.
+// TestLanactlReplay runs lanactl replay with transactions on stdin and in
+// a file: the summary in text and JSON, and refusals from lanactl itself
+// and from lanad.
 func TestLanactlReplay(t *testing.T) {
 	p := testbed.New(t, testbed.Options{})
 	d := startLanad(t, p, config(t, p, "paper.yaml"), filepath.Join(t.TempDir(), "lanad.sock"))
@@ -185,11 +186,15 @@ func TestLanactlReplay(t *testing.T) {
 		return string(out), err
 	}
 	swaps := "# fwd1 swapped back and forth\nadd fwd1-a dummy; replace fwd1 fwd1-a\n\nadd fwd1-b dummy; replace fwd1 fwd1-b\n"
-	out, err := replay(swaps, "--every", "2ms", "--count", "5")
+	out, err := replay(swaps, "--every", "2ms", "--count", "5") // from stdin
 	if err != nil || !strings.Contains(out, "5 transactions (10 verbs) applied in ") || !strings.Contains(out, "stopped: count") {
 		t.Fatalf("replay: %v\n%s", err, out)
 	}
-	out, err = replay(swaps, "--every", "5ms", "--for", "100ms", "--json")
+	file := filepath.Join(t.TempDir(), "swaps.txt")
+	if err := os.WriteFile(file, []byte(swaps), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err = replay("", "--every", "5ms", "--for", "100ms", "--json", "-f", file)
 	if err != nil || !strings.Contains(out, `"stopped": "for"`) || !strings.Contains(out, `"applied": `) {
 		t.Fatalf("replay --json: %v\n%s", err, out)
 	}
@@ -203,6 +208,7 @@ func TestLanactlReplay(t *testing.T) {
 		{"", []string{"--every", "5ms", "--count", "1"}, "no transactions"},
 		{"add z1 dummy;\n", []string{"--every", "5ms", "--count", "1"}, "line 1: verb 2: empty"},
 		{swaps, []string{"--every", "10us", "--count", "1"}, "must be at least 1ms"},
+		{"", []string{"--every", "5ms", "--count", "1", "-f", "/nonexistent/swaps.txt"}, "no such file"},
 		{"add z2 dummy\nadd z2 dummy\n", []string{"--every", "1ms", "--count", "4"}, "transaction 2"},
 	} {
 		if out, err := replay(c.in, c.args...); err == nil || !strings.Contains(out, c.want) {
