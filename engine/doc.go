@@ -46,8 +46,12 @@
 // set clear it and call Queue.Wake: no syscall while the worker is awake,
 // one per sleep however many goroutines send, and no lost wakeup (each
 // side stores before it loads; Go's atomics are sequentially consistent).
-// Stop wakes the workers too. Over other queues (xsk.MemQueue, test fakes)
-// a worker sleeps until data or PollTimeout, as before.
+// Stop wakes the workers too. Since every party with work for a sleeping
+// worker wakes it, the worker sleeps with no timeout (no timer armed and
+// cancelled around each sleep), except while frames it sent wait on the TX
+// ring: completions do not end a poll, so then it sleeps at most
+// PollTimeout. Over other queues (xsk.MemQueue, test fakes) a worker sleeps
+// until data or PollTimeout.
 //
 // Reconfiguration never blocks a worker: Apply publishes the new compiled
 // graph with an atomic pointer store; each worker loads the pointer once per

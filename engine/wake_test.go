@@ -23,6 +23,8 @@ type wakeQueue struct {
 	polls    atomic.Uint64 // Poll calls begun
 	asleep   atomic.Bool   // inside Poll
 	timedOut atomic.Uint64 // Polls that slept the whole timeout
+	forever  atomic.Uint64 // Polls begun with no timeout
+	holdTX   atomic.Bool   // Complete returns nothing: frames stay in flight
 }
 
 func newWakeQueue(mq *xsk.MemQueue) *wakeQueue {
@@ -41,6 +43,11 @@ func (q *wakeQueue) Poll(timeout time.Duration) (bool, error) {
 	q.polls.Add(1)
 	q.asleep.Store(true)
 	defer q.asleep.Store(false)
+	if timeout < 0 { // forever, as a socket's Poll
+		q.forever.Add(1)
+		<-q.wake
+		return false, nil
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
@@ -59,6 +66,9 @@ func (q *wakeQueue) Transmit(descs []xsk.Desc) int {
 }
 
 func (q *wakeQueue) Complete(addrs []uint64) int {
+	if q.holdTX.Load() {
+		return 0
+	}
 	n := copy(addrs, q.sent)
 	q.sent = q.sent[:copy(q.sent, q.sent[n:])]
 	return n
@@ -170,6 +180,56 @@ func TestWakeSend(t *testing.T) {
 	}
 }
 
+// TestSleepTimeout: over a Wakeable queue an idle worker sleeps with no
+// timeout (nothing to arm and cancel around each sleep); while a frame it
+// sent waits on the TX ring (completions do not end a poll) it sleeps at
+// most PollTimeout, and once the frame completed it sleeps without one
+// again.
+func TestSleepTimeout(t *testing.T) {
+	mq := newMemQueue(t)
+	wq := newWakeQueue(mq)
+	r := newAllocRig(t, engine.WorkerConfig{Mode: engine.PollWakeup, PollTimeout: time.Millisecond}, wq, mq)
+	r.e.Start()
+	defer r.e.Stop()
+	if !waitFor(wq.asleep.Load) {
+		t.Fatal("the idle worker never slept")
+	}
+	time.Sleep(50 * time.Millisecond)
+	if p, f, to := wq.polls.Load(), wq.forever.Load(), wq.timedOut.Load(); p != 1 || f != 1 || to != 0 {
+		t.Fatalf("idle for 50ms with a 1ms PollTimeout: %d polls, %d without timeout, %d timed out; want 1, 1, 0", p, f, to)
+	}
+
+	wq.holdTX.Store(true)
+	var addr uint64
+	var frame []byte
+	if !waitFor(func() bool {
+		var ok bool
+		addr, frame, ok = r.port.Alloc(0)
+		return ok
+	}) {
+		t.Fatal("no spare frame")
+	}
+	f := stamp(frame, xsk.PacketHeadroom, 1, 1)
+	if err := r.port.Send(0, addr, xsk.PacketHeadroom, uint32(len(f))); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(func() bool { return wq.timedOut.Load() >= 5 }) {
+		t.Fatalf("a frame in flight: %d polls timed out, want the worker polling every 1ms", wq.timedOut.Load())
+	}
+	wq.holdTX.Store(false)
+	if !waitFor(func() bool { return r.w.Stats().Frames.InTX == 0 }) {
+		t.Fatalf("the sent frame never completed: %+v", r.w.Stats().Frames)
+	}
+	if !waitFor(wq.asleep.Load) {
+		t.Fatal("the worker did not go back to sleep")
+	}
+	before := wq.timedOut.Load()
+	time.Sleep(20 * time.Millisecond)
+	if n := wq.timedOut.Load() - before; n > 1 {
+		t.Fatalf("%d polls timed out after the frame completed: the worker kept a timeout", n)
+	}
+}
+
 // TestWakeStop: Stop wakes a worker asleep in a one-minute Poll at once.
 func TestWakeStop(t *testing.T) {
 	mq := newMemQueue(t)
@@ -191,10 +251,19 @@ func TestWakeStop(t *testing.T) {
 	}
 }
 
-// TestWorkerYields: a worker that sleeps in Poll yields to the Go scheduler
-// at most once per 5ms, and does so while it idles (so that the runtime
-// never sees it as one goroutine running for ever); a busy-polling worker,
-// which never sleeps, does not yield.
+// timedQueue is a MemQueue whose Poll sleeps the whole timeout and that
+// cannot be woken: a worker over it goes to sleep every PollTimeout.
+type timedQueue struct{ *xsk.MemQueue }
+
+func (q timedQueue) Poll(timeout time.Duration) (bool, error) {
+	time.Sleep(timeout)
+	return false, nil
+}
+
+// TestWorkerYields: a worker that goes to sleep in Poll again and again
+// yields to the Go scheduler at most once per 5ms, and does yield (so that
+// the runtime never sees it as one goroutine running for ever); a
+// busy-polling worker, which never sleeps, does not yield.
 func TestWorkerYields(t *testing.T) {
 	for _, tc := range []struct {
 		mode engine.PollMode
@@ -202,8 +271,7 @@ func TestWorkerYields(t *testing.T) {
 	}{{engine.PollWakeup, true}, {engine.PollBusy, false}} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			mq := newMemQueue(t)
-			wq := newWakeQueue(mq)
-			r := newAllocRig(t, engine.WorkerConfig{Mode: tc.mode, PollTimeout: time.Millisecond}, wq, mq)
+			r := newAllocRig(t, engine.WorkerConfig{Mode: tc.mode, PollTimeout: time.Millisecond}, timedQueue{mq}, mq)
 			start := time.Now()
 			r.e.Start()
 			time.Sleep(200 * time.Millisecond)

@@ -56,9 +56,12 @@ type WorkerConfig struct {
 	// CPU is the CPU to pin to when Pin is set.
 	CPU int
 	// Mode is the idle strategy; Spin the empty rounds before adaptive
-	// sleeps (default 256); PollTimeout the longest sleep (default 10ms,
-	// which also bounds how long a reconfiguration waits for a sleeping
-	// worker).
+	// sleeps (default 256); PollTimeout the longest sleep where the worker
+	// cannot count on being woken: over a queue that is not Wakeable, or
+	// while frames it sent wait on the TX ring (default 10ms). Over a
+	// Wakeable queue with nothing in flight it sleeps until frames arrive or
+	// it is woken. A sleeping worker holds no graph, so reconfiguration
+	// never waits for it either way.
 	Mode        PollMode
 	Spin        int
 	PollTimeout time.Duration
@@ -312,10 +315,25 @@ func (w *Worker) Run() error {
 		}
 		w.park()
 		add(&w.ctr.polls, 1)
-		w.q.Poll(w.cfg.PollTimeout)
+		w.q.Poll(w.sleepTimeout())
 		w.sleeping.Store(false)
 		w.unpark()
 	}
+}
+
+// sleepTimeout is how long the worker may sleep in Poll. Over a Wakeable
+// queue with nothing of its own on the TX ring, everything that has work for
+// the worker either shows on the RX ring or wakes it (see the package doc),
+// so it sleeps with no timeout: no timer armed and cancelled around every
+// sleep, which on a CPU shared with the kernel's receive work cost about 7%
+// of the lab's lanad-3 rate (docs/performance.md). Frames on the TX ring come
+// back through the completion ring, which does not end a Poll, so then, and
+// over other queues, it sleeps at most PollTimeout.
+func (w *Worker) sleepTimeout() time.Duration {
+	if w.waker != nil && w.txOut == 0 {
+		return -1
+	}
+	return w.cfg.PollTimeout
 }
 
 // yieldIfDue yields to the Go scheduler when YieldEvery has passed since
