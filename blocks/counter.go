@@ -17,8 +17,9 @@ type Counter struct {
 // Configure accepts no options.
 func (c *Counter) Configure(opts engine.Options) error { return engine.NewOptionParser(opts).Err() }
 
-// Info reports no outputs and no drop reasons.
-func (c *Counter) Info() engine.Info { return engine.Info{} }
+// Info reports no outputs and no drop reasons; Counter never changes a
+// packet's length.
+func (c *Counter) Info() engine.Info { return engine.Info{KeepsLength: true} }
 
 // Start allocates the per-worker counters.
 func (c *Counter) Start(env engine.Env) error {

@@ -15,8 +15,9 @@ type Dummy struct{}
 // Configure accepts no options.
 func (d *Dummy) Configure(opts engine.Options) error { return engine.NewOptionParser(opts).Err() }
 
-// Info reports no outputs and no drop reasons.
-func (d *Dummy) Info() engine.Info { return engine.Info{} }
+// Info reports no outputs and no drop reasons; Dummy never changes a
+// packet's length.
+func (d *Dummy) Info() engine.Info { return engine.Info{KeepsLength: true} }
 
 // Start does nothing.
 func (d *Dummy) Start(engine.Env) error { return nil }

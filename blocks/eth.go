@@ -93,9 +93,10 @@ func (b byName) Swap(i, j int) {
 	b.e.types[i], b.e.types[j] = b.e.types[j], b.e.types[i]
 }
 
-// Info reports the demux outputs and the drop reasons.
+// Info reports the demux outputs and the drop reasons; Eth parses the
+// header in place and never changes a packet's length.
 func (e *Eth) Info() engine.Info {
-	return engine.Info{Outputs: e.outputs, Reasons: []string{"short", "bad-src", "not-for-us"}}
+	return engine.Info{Outputs: e.outputs, Reasons: []string{"short", "bad-src", "not-for-us"}, KeepsLength: true}
 }
 
 // Start does nothing: Eth has no per-worker state.

@@ -59,6 +59,10 @@ type Info struct {
 	// Reasons names the drop reasons in index order: Vector.Drop(i, r)
 	// counts under Reasons[r].
 	Reasons []string
+	// KeepsLength promises that Process never changes a packet's length
+	// (no Push, Pull, Trim or Extend). The engine then takes the block's
+	// byte count from the vector's instead of adding up every packet again.
+	KeepsLength bool
 }
 
 // Env is what a block learns when it starts.

@@ -12,6 +12,8 @@ type node struct {
 	next    []int32 // [0]: continue target; [1+k]: named output k (ingress only); -1: none
 	turn    int32   // target of VerdictTurnAround, -1: none
 	reasons int     // number of block drop reasons
+	// keepsLength is the block's Info.KeepsLength.
+	keepsLength bool
 }
 
 // compiled is the immutable form of a Graph that workers follow. Node 2i is
@@ -55,14 +57,15 @@ func compile(g *Graph, gen uint64) *compiled {
 	c := &compiled{gen: gen, nodes: make([]node, 2*len(names)), entry: -1}
 	for i, n := range names {
 		d := g.blocks[n]
-		ing := node{block: d.inst, name: n, slot: d.slot, dir: Ingress, turn: eg(d.down), reasons: len(d.info.Reasons)}
+		ing := node{block: d.inst, name: n, slot: d.slot, dir: Ingress, turn: eg(d.down), reasons: len(d.info.Reasons),
+			keepsLength: d.info.KeepsLength}
 		ing.next = make([]int32, 1+len(d.info.Outputs))
 		ing.next[0] = in(d.up)
 		for k, o := range d.info.Outputs {
 			ing.next[1+k] = in(d.outs[o])
 		}
 		egr := node{block: d.inst, name: n, slot: d.slot, dir: Egress, turn: in(d.up), reasons: len(d.info.Reasons),
-			next: []int32{eg(d.down)}}
+			keepsLength: d.info.KeepsLength, next: []int32{eg(d.down)}}
 		c.nodes[2*i], c.nodes[2*i+1] = ing, egr
 	}
 	c.egressBySlot = make(map[uint32]int32, len(names))

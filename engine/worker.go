@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -439,7 +440,7 @@ func (w *Worker) step() int {
 		if w.g.entry < 0 {
 			w.dropAll(v, dropUnhooked)
 		} else {
-			w.run(w.g.entry, v, 0, 0)
+			w.run(w.g.entry, v, 0, 0, int64(bytes))
 		}
 	}
 	if len(w.tx) > 0 {
@@ -524,7 +525,7 @@ func (w *Worker) drainHandoff() {
 		if ni, ok := w.g.egressBySlot[uint32(slot)]; !ok || slot < 0 {
 			w.dropAll(v, dropBadInject)
 		} else {
-			w.run(ni, v, 0, 0)
+			w.run(ni, v, 0, 0, -1)
 		}
 		v.Pkts = v.Pkts[:0]
 	}
@@ -569,16 +570,21 @@ func (w *Worker) clone(p *Packet) (Packet, bool) {
 
 // dropAll frees every frame of v, counting an engine-level reason.
 func (w *Worker) dropAll(v *Vector, reason int) {
+	n := len(w.free)
+	w.free = slices.Grow(w.free, len(v.Pkts))[:n+len(v.Pkts)]
 	for i := range v.Pkts {
-		w.free = append(w.free, v.Pkts[i].Addr)
+		w.free[n+i] = v.Pkts[i].Addr
 	}
 	w.drops[reason] += uint64(len(v.Pkts))
 }
 
 // run walks v from node ni. A vector whose packets all go the same way
 // stays in place (no copy, no recursion); mixed verdicts split it into
-// per-target vectors one level deeper.
-func (w *Worker) run(ni int32, v *Vector, level, hops int) {
+// per-target vectors one level deeper. bytes is the total length of v's
+// packets when the caller knows it, else -1; a block's byte counter counts
+// what entered it, added up again only after a block that may change
+// lengths (Info.KeepsLength).
+func (w *Worker) run(ni int32, v *Vector, level, hops int, bytes int64) {
 	g := w.g
 	for {
 		if ni < 0 {
@@ -602,6 +608,14 @@ func (w *Worker) run(ni int32, v *Vector, level, hops int) {
 			ni = nd.next[0] // a failed block passes packets on (recover.go)
 			continue
 		}
+		if bytes < 0 {
+			var sum uint64
+			for i := range v.Pkts {
+				sum += uint64(v.Pkts[i].tail - v.Pkts[i].head)
+			}
+			bytes = int64(sum)
+		}
+		add(&c.bytes, uint64(bytes))
 		if w.nvec&63 == 0 {
 			t0 := time.Now()
 			w.process(nd, v)
@@ -610,14 +624,12 @@ func (w *Worker) run(ni int32, v *Vector, level, hops int) {
 		} else {
 			w.process(nd, v)
 		}
-		var bytes uint64
-		for i := range v.Pkts {
-			bytes += uint64(v.Pkts[i].tail - v.Pkts[i].head)
+		if !nd.keepsLength {
+			bytes = -1 // the block may have changed lengths
 		}
 		first := vd[0]
 		same := allEqual(vd, first)
 		add(&c.packets, uint64(n))
-		add(&c.bytes, bytes)
 		add(&c.vectors, 1)
 		if same && len(v.emitted) == 0 {
 			switch {
@@ -734,7 +746,7 @@ func (w *Worker) dispatch(nd *node, v *Vector, level, hops int) {
 				pending--
 			}
 		}
-		w.run(t, child, level+1, hops)
+		w.run(t, child, level+1, hops, -1)
 	}
 	if len(v.emitted) > 0 {
 		w.runEmitted(nd, v, level, hops)
@@ -756,7 +768,7 @@ func (w *Worker) runEmitted(nd *node, v *Vector, level, hops int) {
 			t = nd.next[int(k)+1]
 		}
 		child.Pkts = append(child.Pkts[:0], em[:j]...)
-		w.run(t, child, level+1, hops)
+		w.run(t, child, level+1, hops, -1)
 		em, outs = em[j:], outs[j:]
 	}
 }
