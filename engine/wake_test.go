@@ -96,6 +96,25 @@ func waitFor(cond func() bool) bool {
 	return true
 }
 
+// sendOne waits for a spare frame of r's worker and sends it, stamped
+// with seq.
+func sendOne(t *testing.T, r *allocRig, seq uint32) {
+	t.Helper()
+	var addr uint64
+	var frame []byte
+	if !waitFor(func() bool {
+		var ok bool
+		addr, frame, ok = r.port.Alloc(0)
+		return ok
+	}) {
+		t.Fatalf("send %d: no spare frame: %+v", seq, r.w.Stats().Frames)
+	}
+	f := stamp(frame, xsk.PacketHeadroom, 1, seq)
+	if err := r.port.Send(0, addr, xsk.PacketHeadroom, uint32(len(f))); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestWakeSend: a worker asleep in Poll (wakeup mode, PollTimeout one
 // minute) over a Wakeable queue is woken by every Send, by an Alloc on an
 // empty spare ring and by Free, and no wakeup is lost over 100,000 send/sleep cycles: each sent
@@ -122,19 +141,7 @@ func TestWakeSend(t *testing.T) {
 		if i%2 == 0 && !waitFor(wq.asleep.Load) {
 			t.Fatalf("cycle %d: the worker did not go back to sleep", i)
 		}
-		var addr uint64
-		var frame []byte
-		if !waitFor(func() bool {
-			var ok bool
-			addr, frame, ok = r.port.Alloc(0)
-			return ok
-		}) {
-			t.Fatalf("cycle %d: no spare frame: %+v", i, r.w.Stats().Frames)
-		}
-		f := stamp(frame, xsk.PacketHeadroom, 1, uint32(i))
-		if err := r.port.Send(0, addr, xsk.PacketHeadroom, uint32(len(f))); err != nil {
-			t.Fatal(err)
-		}
+		sendOne(t, r, uint32(i))
 		want := uint64(i + 1)
 		if !waitFor(func() bool { return r.w.Stats().TxPackets == want }) {
 			t.Fatalf("cycle %d: the send was not transmitted (a lost wakeup): %d polls, %d timed out, stats %+v",
@@ -200,19 +207,7 @@ func TestSleepTimeout(t *testing.T) {
 	}
 
 	wq.holdTX.Store(true)
-	var addr uint64
-	var frame []byte
-	if !waitFor(func() bool {
-		var ok bool
-		addr, frame, ok = r.port.Alloc(0)
-		return ok
-	}) {
-		t.Fatal("no spare frame")
-	}
-	f := stamp(frame, xsk.PacketHeadroom, 1, 1)
-	if err := r.port.Send(0, addr, xsk.PacketHeadroom, uint32(len(f))); err != nil {
-		t.Fatal(err)
-	}
+	sendOne(t, r, 1)
 	if !waitFor(func() bool { return wq.timedOut.Load() >= 5 }) {
 		t.Fatalf("a frame in flight: %d polls timed out, want the worker polling every 1ms", wq.timedOut.Load())
 	}
