@@ -292,9 +292,13 @@ type QueueStats struct {
 	Swaps     uint64 `json:"swaps"`
 	// Yields counts the worker's yields to the Go scheduler before a sleep
 	// (at most one per 5ms; see engine.Worker.Run).
-	Yields uint64            `json:"yields"`
-	Drops  map[string]uint64 `json:"drops,omitempty"`
-	XDP    XDPStats          `json:"xdp"`
+	Yields uint64 `json:"yields"`
+	// FillTarget is how many frames the worker now leaves in the kernel's
+	// hands to receive into (lanad's fill_target, doubled after each burst
+	// that nearly drained them).
+	FillTarget int               `json:"fill_target"`
+	Drops      map[string]uint64 `json:"drops,omitempty"`
+	XDP        XDPStats          `json:"xdp"`
 	// Frames says where the queue's UMEM frames are; Free + Spare + Kernel
 	// + InTX + Held always equals Total, and a leak shows as Held (or Free)
 	// drifting while traffic is steady.

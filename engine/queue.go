@@ -39,3 +39,10 @@ type Wakeable interface {
 	// once. Safe from any goroutine, also after the queue closed.
 	Wake() error
 }
+
+// backlogQueue is a Queue that tells how many received descriptors wait on
+// its RX ring (*xsk.Socket, *xsk.MemQueue); the worker asks after a full
+// vector, to see how low a burst took the fill ring (WorkerConfig.FillTarget).
+type backlogQueue interface {
+	Backlog() int
+}

@@ -117,7 +117,9 @@ type queueCounters struct {
 	complete atomic.Uint64 // frames taken from the completion ring, ever
 	consumed atomic.Uint64 // frames handed to blocks (VerdictConsumed), ever; Port.Alloc's count is the spare ring's head
 	released atomic.Uint64 // frames given back by owners, ever
-	_        [cacheLine]byte
+	// fillTarget is the worker's current fill goal (WorkerConfig.FillTarget).
+	fillTarget atomic.Uint64
+	_          [cacheLine]byte
 }
 
 // QueueStats are one worker's queue counters.
@@ -129,8 +131,12 @@ type QueueStats struct {
 	Yields uint64
 	// Drops counts engine-level drops by reason: unbound, loop, tx-full,
 	// unhooked, bad-inject.
-	Drops  map[string]uint64
-	Frames FrameCounts
+	Drops map[string]uint64
+	// FillTarget is how many frames the worker now leaves in the kernel's
+	// hands: WorkerConfig.FillTarget, doubled after each receive that left
+	// the kernel less than a quarter of it.
+	FillTarget int
+	Frames     FrameCounts
 }
 
 // FrameCounts tell where a worker's frames are. Free + Spare + Kernel +
@@ -159,7 +165,7 @@ func (q *queueCounters) stats(total int, spare, allocated uint64) QueueStats {
 	s := QueueStats{
 		RxPackets: q.rxPackets.Load(), RxBytes: q.rxBytes.Load(), TxPackets: q.txPackets.Load(),
 		Vectors: q.vectors.Load(), Idle: q.idle.Load(), Polls: q.polls.Load(), Swaps: q.swaps.Load(),
-		Yields: q.yields.Load(), Drops: map[string]uint64{},
+		Yields: q.yields.Load(), Drops: map[string]uint64{}, FillTarget: int(q.fillTarget.Load()),
 	}
 	for i, n := range queueDropNames {
 		if v := q.drops[i].Load(); v > 0 {

@@ -101,6 +101,9 @@ func (q *MemQueue) Receive(descs []Desc) int { return q.receive(descs) }
 // how many fitted.
 func (q *MemQueue) Refill(addrs []uint64) int { return q.refill(addrs) }
 
+// Backlog reports how many delivered descriptors wait on the RX ring.
+func (q *MemQueue) Backlog() int { return q.backlog() }
+
 // Transmit queues descs on the TX ring and returns how many fitted. No kick
 // is needed: DrainTX plays the kernel.
 func (q *MemQueue) Transmit(descs []Desc) int { return q.produceTX(descs) }

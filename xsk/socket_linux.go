@@ -408,6 +408,11 @@ func (s *Socket) TXRing() *TXRing { return &s.tx }
 // sent with Transmit).
 func (s *Socket) Receive(descs []Desc) int { return s.receive(descs) }
 
+// Backlog reports how many received descriptors wait on the RX ring. It
+// reads the kernel's producer index only when the descriptors seen last
+// are all taken.
+func (s *Socket) Backlog() int { return s.backlog() }
+
 // Refill hands frames to the kernel through the fill ring and returns how
 // many fitted; the caller keeps the rest.
 func (s *Socket) Refill(addrs []uint64) int { return s.refill(addrs) }

@@ -44,3 +44,6 @@ func (u *userRings) consumeCompletions(addrs []uint64) int {
 	u.counters.completed += uint64(n)
 	return n
 }
+
+// backlog reports how many received descriptors wait on the RX ring.
+func (u *userRings) backlog() int { return int(u.rx.Ready()) }

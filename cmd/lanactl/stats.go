@@ -37,14 +37,14 @@ func statsCmd() *cobra.Command {
 				fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.1f\t\n", n, b.Packets, b.Bytes, b.Vectors, drops, b.NsPerPacket)
 			}
 			fmt.Fprintln(tw, "\t\t\t\t\t\t")
-			fmt.Fprintln(tw, "QUEUE\tRX\tRX BYTES\tTX\tDROPS\tSWAPS\tXSK RX DROPPED\tRING FULL\tFILL EMPTY\t")
+			fmt.Fprintln(tw, "QUEUE\tRX\tRX BYTES\tTX\tDROPS\tSWAPS\tXSK RX DROPPED\tRING FULL\tFILL EMPTY\tFILL TARGET\t")
 			for _, q := range s.Queues {
 				var drops uint64
 				for _, d := range q.Drops {
 					drops += d
 				}
-				fmt.Fprintf(tw, "%s/%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", q.Interface, q.Queue.Queue, q.RxPackets, q.RxBytes,
-					q.TxPackets, drops, q.Swaps, q.XDP.RxDropped, q.XDP.RxRingFull, q.XDP.RxFillRingEmptyDescs)
+				fmt.Fprintf(tw, "%s/%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", q.Interface, q.Queue.Queue, q.RxPackets, q.RxBytes,
+					q.TxPackets, drops, q.Swaps, q.XDP.RxDropped, q.XDP.RxRingFull, q.XDP.RxFillRingEmptyDescs, q.FillTarget)
 			}
 			fmt.Fprintln(tw, "\t\t\t\t\t\t")
 			fmt.Fprintln(tw, "XDP PROGRAM\tREDIRECTED\tNOT STEERED\tNO SOCKET\tSHORT\t")

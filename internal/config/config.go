@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -36,6 +37,11 @@ type File struct {
 	VectorSize int `yaml:"vector_size,omitempty"`
 	// Frames is the number of UMEM frames per queue (default 4096).
 	Frames uint32 `yaml:"frames,omitempty"`
+	// FillTarget is how many of a queue's frames its worker leaves in the
+	// kernel's hands to receive into (default engine.DefaultFillTarget,
+	// at most frames); the worker doubles it when a burst nearly drains
+	// them (engine.WorkerConfig.FillTarget).
+	FillTarget uint32 `yaml:"fill_target,omitempty"`
 	// Control configures the control API.
 	Control Control `yaml:"control,omitempty"`
 	// Stack is the initial protocol stack.
@@ -358,6 +364,9 @@ func (f *File) check() []pathErr {
 	}
 	if f.Frames != 0 && (f.Frames < 64 || f.Frames > xsk.MaxFrameCount) {
 		fail("$.frames", "frames %d: must be in [64, %d]", f.Frames, xsk.MaxFrameCount)
+	}
+	if frames := cmp.Or(f.Frames, xsk.DefaultFrameCount); f.FillTarget != 0 && (f.FillTarget < 64 || f.FillTarget > frames) {
+		fail("$.fill_target", "fill_target %d: must be in [64, frames (%d)]", f.FillTarget, frames)
 	}
 	return append(errs, f.Stack.check()...)
 }

@@ -26,6 +26,7 @@ var (
 	descQueueTx      = prometheus.NewDesc("lana_queue_tx_packets_total", "Frames transmitted on the queue.", []string{"interface", "queue"}, nil)
 	descQueueDrops   = prometheus.NewDesc("lana_queue_drops_total", "Engine-level drops on the queue, by reason.", []string{"interface", "queue", "reason"}, nil)
 	descQueueSwaps   = prometheus.NewDesc("lana_queue_swaps_total", "Graph swaps the queue's worker picked up.", []string{"interface", "queue"}, nil)
+	descQueueFill    = prometheus.NewDesc("lana_queue_fill_target_frames", "Frames the queue's worker leaves in the kernel's hands to receive into (fill_target, grown after bursts).", []string{"interface", "queue"}, nil)
 	descXDP          = prometheus.NewDesc("lana_xsk_kernel_total", "The kernel's AF_XDP socket counters (XDP_STATISTICS), by counter.", []string{"interface", "queue", "counter"}, nil)
 	descProg         = prometheus.NewDesc("lana_xdp_program_frames_total", "Frames the XDP program saw, by verdict.", []string{"interface", "verdict"}, nil)
 )
@@ -35,7 +36,7 @@ type collector struct{ rt *Runtime }
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descBlockPackets, descBlockBytes, descBlockVectors, descBlockDrops,
-		descQueueRx, descQueueRxBytes, descQueueTx, descQueueDrops, descQueueSwaps, descXDP, descProg} {
+		descQueueRx, descQueueRxBytes, descQueueTx, descQueueDrops, descQueueSwaps, descQueueFill, descXDP, descProg} {
 		ch <- d
 	}
 }
@@ -59,6 +60,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descQueueRxBytes, q.RxBytes, ifc, qn)
 		counter(descQueueTx, q.TxPackets, ifc, qn)
 		counter(descQueueSwaps, q.Swaps, ifc, qn)
+		ch <- prometheus.MustNewConstMetric(descQueueFill, prometheus.GaugeValue, float64(q.FillTarget), ifc, qn)
 		for reason, n := range q.Drops {
 			counter(descQueueDrops, n, ifc, qn, reason)
 		}

@@ -125,7 +125,7 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 				Poll: f.Poll, Mode: modeName(sock.Mode()), Attach: mode.String(),
 			}})
 			wc := engine.WorkerConfig{Queue: sock, UMEM: sock.UMEM(), QueueID: uint16(q),
-				Pin: cpu >= 0, CPU: max(cpu, 0), Mode: config.PollMode(f.Poll)}
+				Pin: cpu >= 0, CPU: max(cpu, 0), Mode: config.PollMode(f.Poll), FillTarget: int(f.FillTarget)}
 			if r.pace != nil {
 				var herr error
 				if wc.OnVector, herr = r.pace.hook(len(wcs)); herr != nil {
@@ -565,7 +565,7 @@ func (r *Runtime) Stats() api.Stats {
 	for i, q := range r.queues {
 		ws := r.eng.Worker(i).Stats()
 		qs := api.QueueStats{Queue: q.info, RxPackets: ws.RxPackets, RxBytes: ws.RxBytes, TxPackets: ws.TxPackets,
-			Vectors: ws.Vectors, Idle: ws.Idle, Polls: ws.Polls, Swaps: ws.Swaps, Yields: ws.Yields, Drops: ws.Drops}
+			Vectors: ws.Vectors, Idle: ws.Idle, Polls: ws.Polls, Swaps: ws.Swaps, Yields: ws.Yields, FillTarget: ws.FillTarget, Drops: ws.Drops}
 		qs.Queue.State = q.state.String()
 		qs.Thread = r.pace.thread(i)
 		fc := ws.Frames

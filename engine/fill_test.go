@@ -1,0 +1,140 @@
+package engine_test
+
+import (
+	"testing"
+
+	"github.com/lana-net/lana/engine"
+	"github.com/lana-net/lana/xsk"
+)
+
+// frameRecorder notes the base address of every frame that reaches it.
+// Test only: it allocates in Process.
+type frameRecorder struct{ seen map[uint64]bool }
+
+func (*frameRecorder) Configure(opts engine.Options) error { return engine.NewOptionParser(opts).Err() }
+func (*frameRecorder) Info() engine.Info                   { return engine.Info{KeepsLength: true} }
+func (*frameRecorder) Start(engine.Env) error              { return nil }
+func (*frameRecorder) Close() error                        { return nil }
+func (f *frameRecorder) Process(v *engine.Vector) {
+	for i := range v.Pkts {
+		f.seen[v.Pkts[i].Addr] = true
+	}
+}
+
+func init() {
+	engine.Register("test-frames", func() engine.Block { return &frameRecorder{seen: map[uint64]bool{}} })
+}
+
+// fillRig is a memory-backed queue of fillFrames frames with one worker
+// whose fill target is target, and a chain that records every frame it
+// receives and then ends (the frames go back to the free list).
+type fillRig struct {
+	q   *xsk.MemQueue
+	e   *engine.Engine
+	w   *engine.Worker
+	rec *frameRecorder
+}
+
+const (
+	fillFrames = 4096
+	fillVector = 64
+	fillSpare  = 64 // WorkerConfig.Spare's default
+)
+
+func newFillRig(t *testing.T, target int) *fillRig {
+	t.Helper()
+	q, err := xsk.NewMemQueue(xsk.UMEMConfig{FrameSize: 2048, FrameCount: fillFrames, FillSize: fillFrames, CompletionSize: 64}, 2048, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := engine.New(engine.Config{VectorSize: fillVector,
+		Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM(), FillTarget: target}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	if err := e.Exec("add rec test-frames", "hook rec"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.Instance("rec")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &fillRig{q: q, e: e, w: e.Worker(0), rec: b.(*frameRecorder)}
+	r.w.RunOnce() // the first refill
+	return r
+}
+
+// deliver puts n frames on the RX ring in one go, then runs the worker
+// until the ring is empty.
+func (r *fillRig) deliver(t *testing.T, n int) {
+	t.Helper()
+	if k := r.q.Deliver(testFrame(), n); k != n {
+		t.Fatalf("the queue took %d of %d frames: the fill ring ran short", k, n)
+	}
+	for r.w.RunOnce() > 0 {
+	}
+}
+
+// want checks the worker's fill target and the frames the kernel holds.
+func (r *fillRig) want(t *testing.T, target, kernel int) {
+	t.Helper()
+	st := r.w.Stats()
+	if st.FillTarget != target || st.Frames.Kernel != kernel {
+		t.Fatalf("fill target %d, kernel holds %d frames; want %d, %d (frames %+v)",
+			st.FillTarget, st.Frames.Kernel, target, kernel, st.Frames)
+	}
+}
+
+// TestFillTargetRotation: the worker leaves FillTarget frames with the
+// kernel and hands back the frames it just freed, so the kernel receives
+// into the same FillTarget frames over and over, however many frames the
+// UMEM has.
+func TestFillTargetRotation(t *testing.T) {
+	const target = 256
+	r := newFillRig(t, target)
+	r.want(t, target, target)
+	for range 100 {
+		r.deliver(t, fillVector)
+	}
+	r.want(t, target, target)
+	if len(r.rec.seen) != target {
+		t.Errorf("6,400 frames arrived in %d distinct frames; want the %d in rotation", len(r.rec.seen), target)
+	}
+	if st := r.w.Stats(); st.Frames.Free != fillFrames-target-fillSpare {
+		t.Errorf("free list holds %d frames; want %d", st.Frames.Free, fillFrames-target-fillSpare)
+	}
+}
+
+// TestFillTargetGrows: a burst that leaves the kernel fewer than a quarter
+// of the target (200 of 256 frames waiting on the RX ring) doubles it, and
+// the same step tops the kernel up to the new target; each further such
+// burst doubles it again, up to every frame.
+func TestFillTargetGrows(t *testing.T) {
+	r := newFillRig(t, 256)
+	r.deliver(t, 200)
+	r.want(t, 512, 512)
+	r.deliver(t, 64) // paced traffic: no growth
+	r.want(t, 512, 512)
+	r.deliver(t, 400)
+	r.want(t, 1024, 1024)
+	r.deliver(t, 800)
+	r.want(t, 2048, 2048)
+	r.deliver(t, 1600)
+	r.want(t, fillFrames, fillFrames-fillVector-fillSpare) // every frame but the reserve and the spare ring
+}
+
+// TestFillTargetDefaults: 0 means DefaultFillTarget; a negative target, or
+// one above the worker's frames, gives the kernel every frame it can have.
+func TestFillTargetDefaults(t *testing.T) {
+	for _, c := range []struct {
+		target, wantTarget, wantKernel int
+	}{
+		{0, engine.DefaultFillTarget, engine.DefaultFillTarget},
+		{-1, fillFrames, fillFrames - fillVector - fillSpare},
+		{1 << 20, fillFrames, fillFrames - fillVector - fillSpare},
+	} {
+		r := newFillRig(t, c.target)
+		r.want(t, c.wantTarget, c.wantKernel)
+	}
+}
