@@ -347,7 +347,9 @@ func (q *sleepyQueue) Poll(timeout time.Duration) (bool, error) {
 func TestAllocParked(t *testing.T) {
 	mq := newMemQueue(t)
 	sq := &sleepyQueue{MemQueue: mq, asleep: make(chan struct{}), wake: make(chan struct{}), closed: make(chan struct{})}
-	r := newAllocRig(t, engine.WorkerConfig{Mode: engine.PollWakeup, PollTimeout: time.Minute, Spare: 64}, sq, mq)
+	// FillTarget -1: every frame beyond the reserve goes to the fill ring,
+	// so that once the spare ring is empty no frame is left to top it up.
+	r := newAllocRig(t, engine.WorkerConfig{Mode: engine.PollWakeup, PollTimeout: time.Minute, Spare: 64, FillTarget: -1}, sq, mq)
 	// The spare ring is full before the worker ever ran.
 	if fc := r.w.Stats().Frames; fc.Spare != 64 {
 		t.Fatalf("spare frames before the first run: %+v", fc)

@@ -102,13 +102,13 @@ type WorkerConfig struct {
 	OnVector func(received uint64)
 }
 
-// DefaultFillTarget is WorkerConfig.FillTarget's default. In the lab
-// (veth, copy mode, 4,096 frames of 4 KiB) lanad-3 took 12-14% more frames
-// with 256 to 2,048 frames in rotation than with every frame, and 6% more
-// with 3,072 (docs/performance.md); 1,024 keeps most of the gain and
-// covers a 69 µs gap in the worker's service at 14.88 Mpps (64-byte
-// frames at 10 Gb/s) before it grows.
-const DefaultFillTarget = 1024
+// DefaultFillTarget is WorkerConfig.FillTarget's default. In the lab (veth,
+// copy mode, 4,096 frames of 4 KiB, eth -> dummy -> dummy) a worker took 8%
+// more frames with 1,024 frames in rotation than with every frame, and 18%
+// more with 512 (docs/performance.md, "Frames in rotation"). 512 is also a
+// common NIC RX ring size; it covers a 34 µs gap in the worker's service
+// at 14.88 Mpps (64-byte frames at 10 Gb/s) before the target grows.
+const DefaultFillTarget = 512
 
 // parked is the quiescence word of a worker that holds no graph reference.
 const parked = math.MaxUint64

@@ -557,7 +557,7 @@ func TestPermission(t *testing.T) {
 // TestMetrics scrapes the opt-in Prometheus endpoint inside namespace B.
 func TestMetrics(t *testing.T) {
 	p := testbed.New(t, testbed.Options{})
-	d := startLanad(t, p, config(t, p, "paper.yaml", "fill_target: 1024", "fill_target: 512"),
+	d := startLanad(t, p, config(t, p, "paper.yaml", "fill_target: 512", "fill_target: 256"),
 		filepath.Join(t.TempDir(), "lanad.sock"), "--metrics-listen", "127.0.0.1:0")
 	sendAll(t, p, 500, 20000, -1)
 	d.waitCounted("count", 500)
@@ -581,7 +581,7 @@ func TestMetrics(t *testing.T) {
 		fmt.Sprintf(`lana_queue_rx_packets_total{interface="%s",queue="0"} 500`, p.IfB),
 		fmt.Sprintf(`lana_xdp_program_frames_total{interface="%s",verdict="redirected"} 500`, p.IfB),
 		fmt.Sprintf(`lana_xsk_kernel_total{counter="rx_ring_full",interface="%s",queue="0"} 0`, p.IfB),
-		fmt.Sprintf(`lana_queue_fill_target_frames{interface="%s",queue="0"} 512`, p.IfB), // the config's fill_target
+		fmt.Sprintf(`lana_queue_fill_target_frames{interface="%s",queue="0"} 256`, p.IfB), // the config's fill_target
 	} {
 		if !bytes.Contains(body, []byte(want)) {
 			sc := bufio.NewScanner(bytes.NewReader(body))
