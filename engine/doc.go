@@ -27,6 +27,14 @@
 // keeps Packet.Addr; it must give the frame back to the same worker through
 // Worker.Release or Port.Send, from any goroutine.
 //
+// Frames in rotation: a worker does not give the kernel every free frame.
+// It keeps WorkerConfig.FillTarget of them (default 512) in the kernel's
+// hands and hands back the frames it freed last, so the kernel's copies
+// and the blocks' reads keep to a small set of frames whose pages stay in
+// the TLB and caches; the rest wait on the free list. A receive that finds
+// the kernel below a quarter of its share (what it holds minus the RX
+// ring's backlog) doubles the target, up to every frame.
+//
 // Goroutines outside the data path (an application's socket handler, a
 // TAP reader) get frames with Port.Alloc: each worker keeps a small ring of
 // spare frames (WorkerConfig.Spare) that it tops up from its free list
