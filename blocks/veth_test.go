@@ -30,7 +30,11 @@ type vethRig struct {
 	pace *rxbench.PaceCounter
 }
 
-func newVethRig(t *testing.T) *vethRig {
+func newVethRig(t *testing.T) *vethRig { return newVethRigWith(t, nil) }
+
+// newVethRigWith is newVethRig with tune, if set, applied to the worker's
+// configuration.
+func newVethRigWith(t *testing.T, tune func(*engine.WorkerConfig)) *vethRig {
 	t.Helper()
 	r := &vethRig{p: testbed.New(t, testbed.Options{})}
 	var err error
@@ -75,6 +79,9 @@ func newVethRig(t *testing.T) *vethRig {
 	wc := engine.SocketWorker(r.sock)
 	wc.Pin, wc.CPU, wc.Mode = true, 1, engine.PollWakeup
 	wc.OnVector = r.pace.Store
+	if tune != nil {
+		tune(&wc)
+	}
 	if r.eng, err = engine.New(engine.Config{Workers: []engine.WorkerConfig{wc}}); err != nil {
 		t.Fatal(err)
 	}
@@ -301,4 +308,46 @@ func TestVethFillTargetRotation(t *testing.T) {
 	} else {
 		t.Logf("%d frames arrived in %d distinct UMEM frames of %d", n, seen, ws.Frames.Total)
 	}
+}
+
+// TestVethFillTargetGrowsUnderBursts: unpaced traffic outruns the worker, so
+// the RX ring backs up and the kernel's 64 frames run low; the worker sees
+// it after a full vector (the real RX ring's backlog) and doubles its fill
+// target, and every frame stays accounted for.
+func TestVethFillTargetGrowsUnderBursts(t *testing.T) {
+	r := newVethRigWith(t, func(wc *engine.WorkerConfig) { wc.FillTarget = 64 })
+	g, err := livegen.NewXDPLive(livegen.Config{
+		Ifindex: r.p.IndexA,
+		Do:      func(fn func() error) error { return r.p.Do(testbed.A, fn) },
+		CPU:     0,
+		Frame: frames.Spec{SrcMAC: r.p.MACA, DstMAC: r.p.MACB,
+			SrcIP: r.p.AddrA.Addr(), DstIP: r.p.AddrB.Addr()},
+		Count: 200_000, // flat out: no Pace
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	if _, err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // let the worker drain its ring
+	if err := r.eng.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	ws := r.eng.Worker(0).Stats()
+	f := ws.Frames
+	if ws.FillTarget <= 64 || f.Kernel != ws.FillTarget {
+		t.Errorf("fill target %d, kernel holds %d frames after bursts of unpaced traffic; want a target above 64, all with the kernel",
+			ws.FillTarget, f.Kernel)
+	}
+	if f.Free+f.Spare+f.Kernel+f.InTX+f.Held != f.Total || f.Held != 0 {
+		t.Errorf("frame accounting %+v: every frame must be free or with the kernel", f)
+	}
+	ks, err := r.sock.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("received %d of 200000 frames; fill target grew to %d; kernel: fill ring empty %d, rx ring full %d",
+		ws.RxPackets, ws.FillTarget, ks.RxFillRingEmptyDescs, ks.RxRingFull)
 }
