@@ -337,9 +337,12 @@ func TestVethFillTargetGrowsUnderBursts(t *testing.T) {
 	}
 	ws := r.eng.Worker(0).Stats()
 	f := ws.Frames
-	if ws.FillTarget <= 64 || f.Kernel != ws.FillTarget {
-		t.Errorf("fill target %d, kernel holds %d frames after bursts of unpaced traffic; want a target above 64, all with the kernel",
-			ws.FillTarget, f.Kernel)
+	// The kernel holds the whole target, or every frame but the worker's
+	// reserve (one vector's worth) and spare ring once the target reached
+	// every frame (a slow worker, under the race detector).
+	if want := min(ws.FillTarget, f.Total-engine.DefaultVectorSize-f.Spare); ws.FillTarget <= 64 || f.Kernel != want {
+		t.Errorf("fill target %d, kernel holds %d frames after bursts of unpaced traffic; want a target above 64 and %d frames with the kernel",
+			ws.FillTarget, f.Kernel, want)
 	}
 	if f.Free+f.Spare+f.Kernel+f.InTX+f.Held != f.Total || f.Held != 0 {
 		t.Errorf("frame accounting %+v: every frame must be free or with the kernel", f)
