@@ -9,6 +9,7 @@ import (
 
 	"github.com/lana-net/lana/blocks"
 	"github.com/lana-net/lana/engine"
+	"github.com/lana-net/lana/internal/enginetest"
 	"github.com/lana-net/lana/internal/frames"
 	"github.com/lana-net/lana/internal/livegen"
 	"github.com/lana-net/lana/internal/rxbench"
@@ -101,18 +102,22 @@ func newVethRigWith(t *testing.T, tune func(*engine.WorkerConfig)) *vethRig {
 	return r
 }
 
-// send sends exactly n frames from A, paced on the worker's count, and
-// waits until the worker has taken n frames (or 10 s pass).
-func (r *vethRig) send(t *testing.T, n uint64) {
+// generate sends n frames from A with the live-frames generator on CPU 0,
+// paced on the worker's count or, unpaced, flat out.
+func (r *vethRig) generate(t *testing.T, n uint64, paced bool) livegen.Result {
 	t.Helper()
-	g, err := livegen.NewXDPLive(livegen.Config{
+	cfg := livegen.Config{
 		Ifindex: r.p.IndexA,
 		Do:      func(fn func() error) error { return r.p.Do(testbed.A, fn) },
 		CPU:     0,
 		Frame: frames.Spec{SrcMAC: r.p.MACA, DstMAC: r.p.MACB,
 			SrcIP: r.p.AddrA.Addr(), DstIP: r.p.AddrB.Addr()},
-		Count: n, Pace: r.pace.Load, PaceMap: r.pace.Map(),
-	})
+		Count: n,
+	}
+	if paced {
+		cfg.Pace, cfg.PaceMap = r.pace.Load, r.pace.Map()
+	}
+	g, err := livegen.NewXDPLive(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,6 +126,14 @@ func (r *vethRig) send(t *testing.T, n uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return res
+}
+
+// send sends exactly n frames from A, paced on the worker's count, and
+// waits until the worker has taken n frames (or 10 s pass).
+func (r *vethRig) send(t *testing.T, n uint64) {
+	t.Helper()
+	res := r.generate(t, n, true)
 	if res.Sent != n {
 		t.Fatalf("generator sent %d frames, want %d", res.Sent, n)
 	}
@@ -264,24 +277,6 @@ func TestVethChainSwapsUnderTraffic(t *testing.T) {
 	r.check(t, vethFrames, lostP, lostB)
 }
 
-// frameSet notes the base address of every frame that reaches it. Test
-// only: it writes a map in Process.
-type frameSet struct{ seen map[uint64]bool }
-
-func (*frameSet) Configure(opts engine.Options) error { return engine.NewOptionParser(opts).Err() }
-func (*frameSet) Info() engine.Info                   { return engine.Info{KeepsLength: true} }
-func (*frameSet) Start(engine.Env) error              { return nil }
-func (*frameSet) Close() error                        { return nil }
-func (f *frameSet) Process(v *engine.Vector) {
-	for i := range v.Pkts {
-		f.seen[v.Pkts[i].Addr] = true
-	}
-}
-
-func init() {
-	engine.Register("test-frame-set", func() engine.Block { return &frameSet{seen: map[uint64]bool{}} })
-}
-
 // TestVethFillTargetRotation: on a real veth the kernel receives a run of
 // frames into no more than the worker's fill target of the UMEM's 4,096
 // frames (the newest freed go back first), paced traffic never grows the
@@ -289,7 +284,7 @@ func init() {
 func TestVethFillTargetRotation(t *testing.T) {
 	const n = 300_000
 	r := newVethRig(t)
-	if err := r.eng.Exec("add rec test-frame-set", "unbind d2 count", "bind d2 rec", "bind rec count"); err != nil {
+	if err := r.eng.Exec("add rec "+enginetest.FrameSetType, "unbind d2 count", "bind d2 rec", "bind rec count"); err != nil {
 		t.Fatal(err)
 	}
 	r.send(t, n)
@@ -302,7 +297,7 @@ func TestVethFillTargetRotation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if seen := len(b.(*frameSet).seen); seen > engine.DefaultFillTarget || seen < engine.DefaultFillTarget/2 {
+	if seen := len(b.(*enginetest.FrameSet).Seen); seen > engine.DefaultFillTarget || seen < engine.DefaultFillTarget/2 {
 		t.Errorf("%d frames arrived in %d distinct UMEM frames; want at most the fill target, %d (and most of them)",
 			n, seen, engine.DefaultFillTarget)
 	} else {
@@ -316,21 +311,7 @@ func TestVethFillTargetRotation(t *testing.T) {
 // target, and every frame stays accounted for.
 func TestVethFillTargetGrowsUnderBursts(t *testing.T) {
 	r := newVethRigWith(t, func(wc *engine.WorkerConfig) { wc.FillTarget = 64 })
-	g, err := livegen.NewXDPLive(livegen.Config{
-		Ifindex: r.p.IndexA,
-		Do:      func(fn func() error) error { return r.p.Do(testbed.A, fn) },
-		CPU:     0,
-		Frame: frames.Spec{SrcMAC: r.p.MACA, DstMAC: r.p.MACB,
-			SrcIP: r.p.AddrA.Addr(), DstIP: r.p.AddrB.Addr()},
-		Count: 200_000, // flat out: no Pace
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.Close()
-	if _, err := g.Run(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	r.generate(t, 200_000, false)
 	time.Sleep(100 * time.Millisecond) // let the worker drain its ring
 	if err := r.eng.Stop(); err != nil {
 		t.Fatal(err)

@@ -4,26 +4,9 @@ import (
 	"testing"
 
 	"github.com/lana-net/lana/engine"
+	"github.com/lana-net/lana/internal/enginetest"
 	"github.com/lana-net/lana/xsk"
 )
-
-// frameRecorder notes the base address of every frame that reaches it.
-// Test only: it allocates in Process.
-type frameRecorder struct{ seen map[uint64]bool }
-
-func (*frameRecorder) Configure(opts engine.Options) error { return engine.NewOptionParser(opts).Err() }
-func (*frameRecorder) Info() engine.Info                   { return engine.Info{KeepsLength: true} }
-func (*frameRecorder) Start(engine.Env) error              { return nil }
-func (*frameRecorder) Close() error                        { return nil }
-func (f *frameRecorder) Process(v *engine.Vector) {
-	for i := range v.Pkts {
-		f.seen[v.Pkts[i].Addr] = true
-	}
-}
-
-func init() {
-	engine.Register("test-frames", func() engine.Block { return &frameRecorder{seen: map[uint64]bool{}} })
-}
 
 // fillRig is a memory-backed queue of fillFrames frames with one worker
 // whose fill target is target, and a chain that records every frame it
@@ -32,7 +15,7 @@ type fillRig struct {
 	q   *xsk.MemQueue
 	e   *engine.Engine
 	w   *engine.Worker
-	rec *frameRecorder
+	rec *enginetest.FrameSet
 }
 
 const (
@@ -53,14 +36,14 @@ func newFillRig(t *testing.T, target int) *fillRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { e.Close() })
-	if err := e.Exec("add rec test-frames", "hook rec"); err != nil {
+	if err := e.Exec("add rec "+enginetest.FrameSetType, "hook rec"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := e.Instance("rec")
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &fillRig{q: q, e: e, w: e.Worker(0), rec: b.(*frameRecorder)}
+	r := &fillRig{q: q, e: e, w: e.Worker(0), rec: b.(*enginetest.FrameSet)}
 	r.w.RunOnce() // the first refill
 	return r
 }
@@ -98,8 +81,8 @@ func TestFillTargetRotation(t *testing.T) {
 		r.deliver(t, fillVector)
 	}
 	r.want(t, target, target)
-	if len(r.rec.seen) != target {
-		t.Errorf("6,400 frames arrived in %d distinct frames; want the %d in rotation", len(r.rec.seen), target)
+	if len(r.rec.Seen) != target {
+		t.Errorf("6,400 frames arrived in %d distinct frames; want the %d in rotation", len(r.rec.Seen), target)
 	}
 	if st := r.w.Stats(); st.Frames.Free != fillFrames-target-fillSpare {
 		t.Errorf("free list holds %d frames; want %d", st.Frames.Free, fillFrames-target-fillSpare)

@@ -95,3 +95,35 @@ func (r *Rig) Drops(tb testing.TB, name string) map[string]uint64 {
 	}
 	return s.Drops
 }
+
+// FrameSetType is the block type FrameSet registers as.
+const FrameSetType = "test-frame-set"
+
+// FrameSet is a block that notes the base address (Packet.Addr) of every
+// frame reaching it and passes the frame on: which UMEM frames the kernel
+// received into. It writes a map in Process, so it is for tests only; read
+// Seen while no worker runs.
+type FrameSet struct{ Seen map[uint64]bool }
+
+func init() {
+	engine.Register(FrameSetType, func() engine.Block { return &FrameSet{Seen: map[uint64]bool{}} })
+}
+
+// Configure implements engine.Block; FrameSet takes no options.
+func (*FrameSet) Configure(opts engine.Options) error { return engine.NewOptionParser(opts).Err() }
+
+// Info implements engine.Block: it keeps lengths.
+func (*FrameSet) Info() engine.Info { return engine.Info{KeepsLength: true} }
+
+// Start implements engine.Block.
+func (*FrameSet) Start(engine.Env) error { return nil }
+
+// Close implements engine.Block.
+func (*FrameSet) Close() error { return nil }
+
+// Process implements engine.Block.
+func (f *FrameSet) Process(v *engine.Vector) {
+	for i := range v.Pkts {
+		f.Seen[v.Pkts[i].Addr] = true
+	}
+}
