@@ -165,7 +165,6 @@ type Worker struct {
 	vecs      []*Vector
 	targets   [][]int32    // per level scratch: target node of each packet
 	txOut     int          // frames in TX + completion rings
-	inKernel  int          // frames given to the fill ring and not yet received
 	fillGoal  int          // frames to keep in the kernel's hands (cfg.FillTarget, grown)
 	spareLow  uint64       // top the spare ring up below this many frames
 	spareTail uint64       // spare.tail's value; the worker is its only writer
@@ -451,10 +450,6 @@ func (w *Worker) step() int {
 	n := w.q.Receive(w.rx[:w.vsize])
 	if n > 0 {
 		w.nvec++
-		w.inKernel -= n
-		if w.fillGoal < w.total && w.fillLow(n) {
-			w.growFill()
-		}
 		pk := v.Pkts[:n]
 		var bytes uint64
 		qid := w.cfg.QueueID
@@ -469,6 +464,9 @@ func (w *Worker) step() int {
 		}
 		v.Pkts = pk
 		add(&w.ctr.received, uint64(n))
+		if w.fillGoal < w.total && w.fillLow(n) {
+			w.growFill()
+		}
 		add(&w.ctr.rxPackets, uint64(n))
 		add(&w.ctr.rxBytes, bytes)
 		add(&w.ctr.vectors, 1)
@@ -507,7 +505,7 @@ func (w *Worker) publish() {
 // kernel holds fillGoal of them, the most recently freed first: those are
 // the frames whose lines and pages are most likely still cached.
 func (w *Worker) refill() {
-	k := min(len(w.free)-w.cfg.Reserve, w.fillGoal-w.inKernel)
+	k := min(len(w.free)-w.cfg.Reserve, w.fillGoal-w.kernelHeld())
 	if k <= 0 {
 		return
 	}
@@ -518,15 +516,18 @@ func (w *Worker) refill() {
 	}
 	rest := copy(w.free[top:], w.free[top+m:])
 	w.free = w.free[:top+rest]
-	w.inKernel += m
 	add(&w.ctr.refilled, uint64(m))
 }
+
+// kernelHeld is how many frames the worker gave the fill ring and has not
+// received back yet (FrameCounts.Kernel). Worker only.
+func (w *Worker) kernelHeld() int { return int(w.ctr.refilled.Load() - w.ctr.received.Load()) }
 
 // fillLow reports whether the kernel was left less than a quarter of the
 // fill goal to receive into: the frames it holds minus those waiting on the
 // RX ring. Only a full vector of n can have left some waiting. Worker only.
 func (w *Worker) fillLow(n int) bool {
-	left := w.inKernel
+	left := w.kernelHeld()
 	if n == w.vsize && w.backlog != nil {
 		left -= w.backlog.Backlog()
 	}
