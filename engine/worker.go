@@ -103,11 +103,13 @@ type WorkerConfig struct {
 }
 
 // DefaultFillTarget is WorkerConfig.FillTarget's default. In the lab (veth,
-// copy mode, 4,096 frames of 4 KiB, eth -> dummy -> dummy) a worker took 8%
-// more frames with 1,024 frames in rotation than with every frame, and 18%
-// more with 512 (docs/performance.md, "Frames in rotation"). 512 is also a
-// common NIC RX ring size; it covers a 34 µs gap in the worker's service
-// at 14.88 Mpps (64-byte frames at 10 Gb/s) before the target grows.
+// copy mode, 4,096 frames of 4 KiB, eth -> dummy -> dummy) a worker that
+// switched between targets every 100 ms took 8% more frames with 1,024
+// frames in rotation than with every frame, and 18% more with 512; lab runs
+// of separate processes, noisier, put 512 between level and 11% ahead
+// (docs/performance.md, "Frames in rotation"). 512 is also a common NIC RX
+// ring size; it covers a 34 µs gap in the worker's service at 14.88 Mpps
+// (64-byte frames at 10 Gb/s) before the target grows.
 const DefaultFillTarget = 512
 
 // parked is the quiescence word of a worker that holds no graph reference.
