@@ -37,6 +37,11 @@ type File struct {
 	VectorSize int `yaml:"vector_size,omitempty"`
 	// Frames is the number of UMEM frames per queue (default 4096).
 	Frames uint32 `yaml:"frames,omitempty"`
+	// FrameSize is the size of a UMEM frame in bytes, 2048 or 4096
+	// (default 4096). 2048 halves the memory and the pages that frames in
+	// rotation span; frames then carry at most 1,792 bytes (2048 minus the
+	// kernel's 256 bytes of headroom), so no jumbo frames.
+	FrameSize uint32 `yaml:"frame_size,omitempty"`
 	// FillTarget is how many of a queue's frames its worker leaves in the
 	// kernel's hands to receive into (default engine.DefaultFillTarget,
 	// at most frames); the worker doubles it when a burst nearly drains
@@ -364,6 +369,9 @@ func (f *File) check() []pathErr {
 	}
 	if f.Frames != 0 && (f.Frames < 64 || f.Frames > xsk.MaxFrameCount) {
 		fail("$.frames", "frames %d: must be in [64, %d]", f.Frames, xsk.MaxFrameCount)
+	}
+	if f.FrameSize != 0 && f.FrameSize != 2048 && f.FrameSize != 4096 {
+		fail("$.frame_size", "frame_size %d: must be 2048 or 4096", f.FrameSize)
 	}
 	if frames := cmp.Or(f.Frames, xsk.DefaultFrameCount); f.FillTarget != 0 && (f.FillTarget < 64 || f.FillTarget > frames) {
 		fail("$.fill_target", "fill_target %d: must be in [64, frames (%d)]", f.FillTarget, frames)

@@ -71,6 +71,7 @@ stack:
 		{"syntax", "  hook: e0", "  hook: [e0", "["},
 		{"control cpu negative", "stack:", "control: {cpus: [-1]}\nstack:", "line 4: cpu -1: must be in [0, 4096)"},
 		{"control cpu twice", "stack:", "control:\n  cpus: [1, 1]\nstack:", "line 5: cpu 1: listed twice"},
+		{"frame_size", "stack:", "frame_size: 3000\nstack:", "line 4: frame_size 3000: must be 2048 or 4096"},
 		{"fill_target above frames", "stack:", "frames: 512\nfill_target: 1024\nstack:", "line 5: fill_target 1024: must be in [64, frames (512)]"},
 		{"fill_target small", "stack:", "fill_target: 8\nstack:", "line 4: fill_target 8: must be in [64, frames (4096)]"},
 		{"relative pace_dir", "stack:", "bench: {pace_dir: lana/pace}\nstack:", "line 4: pace_dir \"lana/pace\": must be an absolute path"},

@@ -554,10 +554,12 @@ func TestPermission(t *testing.T) {
 	}
 }
 
-// TestMetrics scrapes the opt-in Prometheus endpoint inside namespace B.
+// TestMetrics scrapes the opt-in Prometheus endpoint inside namespace B,
+// with lanad on 2 KiB frames and a fill target of 256, which the metrics
+// show.
 func TestMetrics(t *testing.T) {
 	p := testbed.New(t, testbed.Options{})
-	d := startLanad(t, p, config(t, p, "paper.yaml", "fill_target: 512", "fill_target: 256"),
+	d := startLanad(t, p, config(t, p, "paper.yaml", "fill_target: 512", "fill_target: 256", "frame_size: 4096", "frame_size: 2048"),
 		filepath.Join(t.TempDir(), "lanad.sock"), "--metrics-listen", "127.0.0.1:0")
 	sendAll(t, p, 500, 20000, -1)
 	d.waitCounted("count", 500)

@@ -110,7 +110,7 @@ func Start(f *config.File, log *slog.Logger) (_ *Runtime, err error) {
 		}
 		for i, q := range qs {
 			sock, err := xsk.Open(nif.Index, q, xsk.Config{
-				UMEM: xsk.UMEMConfig{FrameCount: f.Frames, FillSize: fillSize(f.Frames)},
+				UMEM: xsk.UMEMConfig{FrameSize: f.FrameSize, FrameCount: f.Frames, FillSize: fillSize(f.Frames)},
 				Mode: config.XSKMode(ifc.XSKMode),
 			})
 			if err != nil {
