@@ -295,7 +295,7 @@ type QueueStats struct {
 	Yields uint64 `json:"yields"`
 	// FillTarget is how many frames the worker now leaves in the kernel's
 	// hands to receive into (lanad's fill_target, doubled after each burst
-	// that nearly drained them).
+	// that nearly drained them, halved again once bursts stop).
 	FillTarget int               `json:"fill_target"`
 	Drops      map[string]uint64 `json:"drops,omitempty"`
 	XDP        XDPStats          `json:"xdp"`

@@ -33,7 +33,8 @@
 // and the blocks' reads keep to a small set of frames whose pages stay in
 // the TLB and caches; the rest wait on the free list. A receive that finds
 // the kernel below a quarter of its share (what it holds minus the RX
-// ring's backlog) doubles the target, up to every frame.
+// ring's backlog) doubles the target, up to every frame; 65,536 vectors
+// without that halve it again, down to the configured one.
 //
 // Goroutines outside the data path (an application's socket handler, a
 // TAP reader) get frames with Port.Alloc: each worker keeps a small ring of

@@ -107,6 +107,48 @@ func TestFillTargetGrows(t *testing.T) {
 	r.want(t, fillFrames, fillFrames-fillVector-fillSpare) // every frame but the reserve and the spare ring
 }
 
+// TestFillTargetShrinks: a grown target halves again after 65,536 received
+// vectors without the kernel running low, down to the configured target;
+// the kernel then gives back the frames above it as they arrive.
+func TestFillTargetShrinks(t *testing.T) {
+	r := newFillRig(t, 256)
+	r.deliver(t, 200) // 256 -> 512
+	r.deliver(t, 400) // 512 -> 1024 at its first vector; six more vectors follow
+	r.want(t, 1024, 1024)
+	// calm counts the single-frame vectors until the target halves.
+	calm := func() int {
+		t.Helper()
+		target := r.w.Stats().FillTarget
+		for n := 1; n <= 1<<17; n++ {
+			r.deliver(t, 1)
+			if r.w.Stats().FillTarget != target {
+				return n
+			}
+		}
+		t.Fatalf("the fill target stayed at %d over %d calm vectors", target, 1<<17)
+		return 0
+	}
+	if n := calm(); n < 1<<16-6 || n > 1<<16 {
+		t.Fatalf("halved after %d single-frame vectors; want 65,536 vectors since it grew", n)
+	}
+	r.want(t, 512, 1024-1) // the kernel still holds the frames it had, but for the last one
+	for range 8 {
+		r.deliver(t, fillVector)
+	}
+	r.want(t, 512, 512)
+	if n := calm(); n != 1<<16-8 {
+		t.Fatalf("halved again after %d single-frame vectors; want 65,528 (after the 8 full ones)", n)
+	}
+	r.want(t, 256, 512-1)
+	for range 1 << 16 { // at the configured target: it stays
+		r.deliver(t, 1)
+	}
+	for range 8 {
+		r.deliver(t, fillVector)
+	}
+	r.want(t, 256, 256)
+}
+
 // TestFillTargetDefaults: 0 means DefaultFillTarget; a negative target, or
 // one above the worker's frames, gives the kernel every frame it can have.
 func TestFillTargetDefaults(t *testing.T) {

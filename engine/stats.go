@@ -134,7 +134,8 @@ type QueueStats struct {
 	Drops map[string]uint64
 	// FillTarget is how many frames the worker now leaves in the kernel's
 	// hands: WorkerConfig.FillTarget, doubled after each receive that left
-	// the kernel less than a quarter of it.
+	// the kernel less than a quarter of it, halved again after 65,536 calm
+	// vectors.
 	FillTarget int
 	Frames     FrameCounts
 }

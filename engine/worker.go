@@ -77,8 +77,9 @@ type WorkerConfig struct {
 	// rotation keeps the kernel's copy into them and the blocks' reads
 	// of them in the caches and TLB. When a receive leaves the kernel
 	// less than a quarter of it (a burst the worker was slow to meet),
-	// the worker doubles it, up to every frame; QueueStats.FillTarget
-	// shows the current value.
+	// the worker doubles it, up to every frame, and after 65,536 vectors
+	// without that halves it again, down to FillTarget;
+	// QueueStats.FillTarget shows the current value.
 	FillTarget int
 	// HandoffSize is the capacity of the lock-free queue through which other
 	// goroutines hand frames to the worker; a power of two (default 1024).
@@ -168,6 +169,8 @@ type Worker struct {
 	targets   [][]int32    // per level scratch: target node of each packet
 	txOut     int          // frames in TX + completion rings
 	fillGoal  int          // frames to keep in the kernel's hands (cfg.FillTarget, grown)
+	fillBase  int          // cfg.FillTarget after defaults: where fillGoal shrinks back to
+	fillCalm  int          // vectors received since fillGoal last changed
 	spareLow  uint64       // top the spare ring up below this many frames
 	spareTail uint64       // spare.tail's value; the worker is its only writer
 	handed    int          // frames taken from the hand-off queue in the last step
@@ -225,6 +228,7 @@ func newWorker(e *Engine, idx, vsize int, cfg WorkerConfig) (*Worker, error) {
 	if w.fillGoal < 0 || w.fillGoal > w.total {
 		w.fillGoal = w.total
 	}
+	w.fillBase = w.fillGoal
 	w.ctr.fillTarget.Store(uint64(w.fillGoal))
 	w.seen.Store(parked)
 	w.waker, _ = cfg.Queue.(Wakeable)
@@ -466,9 +470,7 @@ func (w *Worker) step() int {
 		}
 		v.Pkts = pk
 		add(&w.ctr.received, uint64(n))
-		if w.fillGoal < w.total && w.fillLow(n) {
-			w.growFill()
-		}
+		w.adjustFill(n)
 		add(&w.ctr.rxPackets, uint64(n))
 		add(&w.ctr.rxBytes, bytes)
 		add(&w.ctr.vectors, 1)
@@ -536,11 +538,30 @@ func (w *Worker) fillLow(n int) bool {
 	return left < w.fillGoal/4
 }
 
-// growFill doubles the fill goal, up to every frame: the kernel ran low on
-// frames to receive into. Worker only.
-func (w *Worker) growFill() {
-	w.fillGoal = min(2*w.fillGoal, w.total)
-	w.ctr.fillTarget.Store(uint64(w.fillGoal))
+// fillCalmVectors is how many received vectors without the kernel running
+// low halve a grown fill goal (down to the configured one): about 4 million
+// frames in full vectors, a second or two of a busy queue.
+const fillCalmVectors = 1 << 16
+
+// adjustFill moves the fill goal after a receive of n frames: it doubles,
+// up to every frame, when the kernel ran low (fillLow), and a grown goal
+// halves again, down to the configured one, after fillCalmVectors vectors
+// without that. Worker only.
+func (w *Worker) adjustFill(n int) {
+	goal := w.fillGoal
+	switch {
+	case goal < w.total && w.fillLow(n):
+		goal = min(2*goal, w.total)
+	case goal > w.fillBase:
+		if w.fillCalm++; w.fillCalm < fillCalmVectors {
+			return
+		}
+		goal = max(goal/2, w.fillBase)
+	default:
+		return
+	}
+	w.fillGoal, w.fillCalm = goal, 0
+	w.ctr.fillTarget.Store(uint64(goal))
 }
 
 // complete moves completed TX frames to the free list.

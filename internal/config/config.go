@@ -45,7 +45,8 @@ type File struct {
 	// FillTarget is how many of a queue's frames its worker leaves in the
 	// kernel's hands to receive into (default engine.DefaultFillTarget,
 	// at most frames); the worker doubles it when a burst nearly drains
-	// them (engine.WorkerConfig.FillTarget).
+	// them and halves it again once bursts stop
+	// (engine.WorkerConfig.FillTarget).
 	FillTarget uint32 `yaml:"fill_target,omitempty"`
 	// Control configures the control API.
 	Control Control `yaml:"control,omitempty"`
