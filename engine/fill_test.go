@@ -5,16 +5,13 @@ import (
 
 	"github.com/lana-net/lana/engine"
 	"github.com/lana-net/lana/internal/enginetest"
-	"github.com/lana-net/lana/xsk"
 )
 
 // fillRig is a memory-backed queue of fillFrames frames with one worker
 // whose fill target is target, and a chain that records every frame it
 // receives and then ends (the frames go back to the free list).
 type fillRig struct {
-	q   *xsk.MemQueue
-	e   *engine.Engine
-	w   *engine.Worker
+	*enginetest.Rig
 	rec *enginetest.FrameSet
 }
 
@@ -26,43 +23,26 @@ const (
 
 func newFillRig(t *testing.T, target int) *fillRig {
 	t.Helper()
-	q, err := xsk.NewMemQueue(xsk.UMEMConfig{FrameSize: 2048, FrameCount: fillFrames, FillSize: fillFrames, CompletionSize: 64}, 2048, 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := engine.New(engine.Config{VectorSize: fillVector,
-		Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM(), FillTarget: target}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { e.Close() })
-	if err := e.Exec("add rec "+enginetest.FrameSetType, "hook rec"); err != nil {
-		t.Fatal(err)
-	}
-	b, err := e.Instance("rec")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &fillRig{q: q, e: e, w: e.Worker(0), rec: b.(*enginetest.FrameSet)}
-	r.w.RunOnce() // the first refill
-	return r
+	r := enginetest.New(t, enginetest.Options{Frames: fillFrames, Ring: 2048, FillTarget: target},
+		"add rec "+enginetest.FrameSetType, "hook rec")
+	return &fillRig{Rig: r, rec: r.Instance(t, "rec").(*enginetest.FrameSet)}
 }
 
 // deliver puts n frames on the RX ring in one go, then runs the worker
 // until the ring is empty.
 func (r *fillRig) deliver(t *testing.T, n int) {
 	t.Helper()
-	if k := r.q.Deliver(testFrame(), n); k != n {
+	if k := r.Q.Deliver(testFrame(), n); k != n {
 		t.Fatalf("the queue took %d of %d frames: the fill ring ran short", k, n)
 	}
-	for r.w.RunOnce() > 0 {
+	for r.W.RunOnce() > 0 {
 	}
 }
 
 // want checks the worker's fill target and the frames the kernel holds.
 func (r *fillRig) want(t *testing.T, target, kernel int) {
 	t.Helper()
-	st := r.w.Stats()
+	st := r.W.Stats()
 	if st.FillTarget != target || st.Frames.Kernel != kernel {
 		t.Fatalf("fill target %d, kernel holds %d frames; want %d, %d (frames %+v)",
 			st.FillTarget, st.Frames.Kernel, target, kernel, st.Frames)
@@ -84,7 +64,7 @@ func TestFillTargetRotation(t *testing.T) {
 	if len(r.rec.Seen) != target {
 		t.Errorf("6,400 frames arrived in %d distinct frames; want the %d in rotation", len(r.rec.Seen), target)
 	}
-	if st := r.w.Stats(); st.Frames.Free != fillFrames-target-fillSpare {
+	if st := r.W.Stats(); st.Frames.Free != fillFrames-target-fillSpare {
 		t.Errorf("free list holds %d frames; want %d", st.Frames.Free, fillFrames-target-fillSpare)
 	}
 }
@@ -118,10 +98,10 @@ func TestFillTargetShrinks(t *testing.T) {
 	// calm counts the single-frame vectors until the target halves.
 	calm := func() int {
 		t.Helper()
-		target := r.w.Stats().FillTarget
+		target := r.W.Stats().FillTarget
 		for n := 1; n <= 1<<17; n++ {
 			r.deliver(t, 1)
-			if r.w.Stats().FillTarget != target {
+			if r.W.Stats().FillTarget != target {
 				return n
 			}
 		}

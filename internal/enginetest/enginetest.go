@@ -18,6 +18,9 @@ type Options struct {
 	Frames uint32
 	// Ring is the size of the RX and TX rings (default 256).
 	Ring uint32
+	// FillTarget is the worker's engine.WorkerConfig.FillTarget (0: the
+	// engine's default).
+	FillTarget int
 }
 
 // Rig is one engine with one worker over an xsk.MemQueue. Its fields are the
@@ -44,7 +47,7 @@ func New(tb testing.TB, opts Options, lines ...string) *Rig {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	e, err := engine.New(engine.Config{Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM()}}})
+	e, err := engine.New(engine.Config{Workers: []engine.WorkerConfig{{Queue: q, UMEM: q.UMEM(), FillTarget: opts.FillTarget}}})
 	if err != nil {
 		tb.Fatal(err)
 	}
