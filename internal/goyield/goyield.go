@@ -20,16 +20,31 @@ import (
 // two thread hand-offs, so this interval costs about 200 of them a second.
 const Every = 5 * time.Millisecond
 
+// checkEvery is how many calls of Maybe read the clock once: a loop that
+// calls it every few microseconds (a worker before each sleep, 50,000 times
+// a second in the lab) reads the clock a few thousand times a second instead
+// of on every call. time.Now costs about 47ns on this machine's vDSO, two
+// clock reads.
+const checkEvery = 8
+
 // Timer yields at most once per Every. The zero value yields at its first
 // call; New starts the clock now. A Timer belongs to one goroutine.
-type Timer struct{ last time.Time }
+type Timer struct {
+	last  time.Time
+	calls uint32
+}
 
 // New returns a Timer whose first yield is due Every from now.
 func New() Timer { return Timer{last: time.Now()} }
 
 // Maybe yields to the Go scheduler (runtime.Gosched) if Every has passed
-// since the last yield, and reports whether it did.
+// since the last yield, and reports whether it did. It reads the clock on
+// its first call and every checkEvery calls after, so a yield comes at most
+// checkEvery-1 calls late.
 func (t *Timer) Maybe() bool {
+	if t.calls++; t.calls%checkEvery != 1 {
+		return false
+	}
 	now := time.Now()
 	if now.Sub(t.last) < Every {
 		return false

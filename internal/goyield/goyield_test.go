@@ -32,3 +32,19 @@ func TestZeroTimerYieldsAtOnce(t *testing.T) {
 		t.Fatal("a second call right after the first yielded again")
 	}
 }
+
+func TestMaybeReadsTheClockEveryEighthCall(t *testing.T) {
+	var y Timer
+	if !y.Maybe() {
+		t.Fatal("the zero Timer did not yield on its first call")
+	}
+	y.last = time.Now().Add(-2 * Every) // a yield is due from now on
+	for i := 2; i <= checkEvery; i++ {
+		if y.Maybe() {
+			t.Fatalf("call %d yielded: only every %dth call reads the clock", i, checkEvery)
+		}
+	}
+	if !y.Maybe() {
+		t.Fatalf("call %d, which reads the clock, did not yield although one was due", checkEvery+1)
+	}
+}
