@@ -52,11 +52,13 @@ namespace (--lanad=process, the default; the binary is taken from next to
 lanabench, built from the source tree the current directory is in, or found
 on PATH). --lanad=inprocess runs LANA's engine inside this process instead,
 for machines without lanad; those rows are labelled engine-N (see
-docs/lab.md).
+docs/lab.md). engine-N rows may also run beside lanad-N rows, to measure
+what the daemon costs.
 
-It prints the table (median, min, max, drops, ratio to stack and xdp-drop),
-draws a bar chart (--chart, PNG or SVG by extension) and, with --json, writes
-the rows as JSON. Ctrl-C stops it and removes everything it made. Needs root.`,
+It prints the table (median, min, max, drops, ratios to stack, asavie and
+xdp-drop, paired run by run) and the goals it checks, met or not, draws a
+bar chart (--chart, PNG or SVG by extension) and, with --json, writes the
+rows and the goals as JSON. Ctrl-C stops it and removes everything it made. Needs root.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runLab(cmd.Context(), f, os.Stdout, os.Stderr)

@@ -85,9 +85,10 @@ func TestLabTiny(t *testing.T) {
 }
 
 // TestLabLanadProcess runs lanad-3, lanad-swap and lanad-swap-ctl through
-// real lanad processes (built from this tree) with tiny windows: each row
-// must take frames with no drop, the swap rows swap the graph (lanad
-// replaying the changes, lanactl batch sending them), and nothing is left
+// real lanad processes (built from this tree), and engine-3 in the lab's
+// process beside them, with tiny windows: each row must take frames with no
+// drop, the swap rows swap the graph (lanad replaying the changes, lanactl
+// batch sending them), the targets on these rows are checked, and nothing is left
 // behind: no lanad process and no pace pin; a receiver's Close also fails
 // the row when lanad left an XDP program attached or did not exit cleanly
 // on SIGTERM.
@@ -98,7 +99,7 @@ func TestLabLanadProcess(t *testing.T) {
 	var out, errOut bytes.Buffer
 	err := runLab(context.Background(), labFlags{
 		runs: 1, window: 300 * time.Millisecond, warmup: 100 * time.Millisecond,
-		rows: []string{"lanad-3", "lanad-swap", "lanad-swap-ctl"}, jsonPath: jsonPath, chartPath: "",
+		rows: []string{"lanad-3", "lanad-swap", "lanad-swap-ctl", "engine-3"}, jsonPath: jsonPath, chartPath: "",
 		genCPU: 0, rxCPU: 1, lanad: "process",
 	}, &out, &errOut)
 	t.Log("\n" + out.String() + errOut.String())
@@ -116,15 +117,21 @@ func TestLabLanadProcess(t *testing.T) {
 			Drops     *uint64
 			Error     string
 			Note      string
+			Rounds    []int `json:"runs_round"`
+		}
+		Targets []struct {
+			Name   string
+			Met    bool
+			Rounds int
 		}
 	}
 	if err := json.Unmarshal(raw, &rep); err != nil {
 		t.Fatal(err)
 	}
-	if len(rep.Rows) != 3 {
-		t.Fatalf("%d rows, want 3: %s", len(rep.Rows), raw)
+	if len(rep.Rows) != 4 {
+		t.Fatalf("%d rows, want 4: %s", len(rep.Rows), raw)
 	}
-	for i, want := range []string{"lanad-3", "lanad-swap", "lanad-swap-ctl"} {
+	for i, want := range []string{"lanad-3", "lanad-swap", "lanad-swap-ctl", "engine-3"} {
 		r := rep.Rows[i]
 		if r.Name != want || r.Error != "" || r.Drops == nil {
 			t.Errorf("row %d: %+v, want %s without error", i, r, want)
@@ -147,6 +154,21 @@ func TestLabLanadProcess(t *testing.T) {
 		if !strings.Contains(n, c.want) || swaps < 20 || swaps > 32 {
 			t.Errorf("%s note %q: want %q and about 30 swaps done", rep.Rows[c.row].Name, n, c.want)
 		}
+	}
+	if n := rep.Rows[3].Note; !strings.Contains(n, "in the lab's process") || len(rep.Rows[3].Rounds) != 1 || rep.Rows[3].Rounds[0] != 1 {
+		t.Errorf("engine-3 beside the lanad rows: note %q, rounds %v; want the in-process engine in round 1", n, rep.Rows[3].Rounds)
+	}
+	// Only the targets on these rows are checked: lanad-3's drops and
+	// lanad-swap against lanad-3 (its ratio in one short run is noise).
+	var targets []string
+	for _, tg := range rep.Targets {
+		targets = append(targets, tg.Name)
+		if tg.Name == "lanad-3 drops 0" && (!tg.Met || tg.Rounds != 1) {
+			t.Errorf("target %+v: lanad-3 dropped nothing in its one run", tg)
+		}
+	}
+	if strings.Join(targets, ", ") != "lanad-3 drops 0, lanad-swap >= 0.95x lanad-3" {
+		t.Errorf("targets checked: %v", targets)
 	}
 	// Nothing of the lanad runs is left: no process with a lab config, no
 	// pace directory of this process in bpffs.

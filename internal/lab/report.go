@@ -24,6 +24,7 @@ const (
 // Names of the rows the ratio columns divide by.
 const (
 	StackRow   = "stack"
+	AsavieRow  = "asavie"
 	XDPDropRow = "xdp-drop"
 	TrafgenRow = "trafgen"
 )
@@ -35,6 +36,9 @@ type Sample struct {
 	// Drops are the frames lost in the window: the receiver's drop counters
 	// for receiver rows, the sending veth's refusals for generator rows.
 	Drops uint64
+	// Round is the 1-based round the run belongs to (Run measures every
+	// row once per round); 0 takes the sample's position among the row's.
+	Round int
 }
 
 // Row is one line of the table: the runs of one receiver or generator.
@@ -50,8 +54,11 @@ type Row struct {
 	PPSMax    float64 `json:"pps_max"`
 	// Drops is the sum of the runs' drops.
 	Drops uint64 `json:"drops"`
-	// Runs are the rates of the individual runs, in the order measured.
-	Runs []float64 `json:"runs_pps"`
+	// Runs are the rates of the individual runs, in the order measured,
+	// and Rounds the round each belongs to: a failed run leaves its round
+	// out, so a row's runs pair with another's by round, not by position.
+	Runs   []float64 `json:"runs_pps"`
+	Rounds []int     `json:"runs_round"`
 	// Note says how the row was measured, when that is not obvious.
 	Note string `json:"note,omitempty"`
 	// Error is why the row has no (or fewer) runs, if it failed.
@@ -60,9 +67,14 @@ type Row struct {
 
 // Summarize makes a row from its samples.
 func Summarize(name string, kind Kind, samples []Sample) Row {
-	r := Row{Name: name, Kind: kind, Runs: make([]float64, 0, len(samples))}
-	for _, s := range samples {
+	r := Row{Name: name, Kind: kind, Runs: make([]float64, 0, len(samples)), Rounds: make([]int, 0, len(samples))}
+	for i, s := range samples {
+		round := s.Round
+		if round == 0 {
+			round = i + 1
+		}
 		r.Runs = append(r.Runs, s.PPS)
+		r.Rounds = append(r.Rounds, round)
 		r.Drops += s.Drops
 	}
 	if len(r.Runs) == 0 {
@@ -88,6 +100,9 @@ type Report struct {
 	// Rows are the receiver rows, then the generator rows, in the order
 	// measured.
 	Rows []Row `json:"rows"`
+	// Targets are the lab's goals checked on these rows (see CheckTargets);
+	// those whose rows did not run are left out.
+	Targets []TargetResult `json:"targets,omitempty"`
 }
 
 // Machine describes the host a report was measured on.
@@ -109,12 +124,51 @@ func (rep *Report) Row(name string) (Row, bool) {
 	return Row{}, false
 }
 
-// ratio formats a/b ("1.23x"), or "-" when b is unknown or zero.
-func ratio(a float64, b Row, ok bool) string {
-	if !ok || b.PPSMedian == 0 || len(b.Runs) == 0 {
+// RoundRatios returns a's rate over b's in every round both rows have a run
+// in, in round order. Each round measures every row back to back, so these
+// ratios are free of the machine's drift between rounds (±15% over tens of
+// seconds on the lab's VM), which a ratio of the two rows' medians is not.
+func RoundRatios(a, b Row) []float64 {
+	byRound := make(map[int]float64, len(b.Runs))
+	for i, pps := range b.Runs {
+		if i < len(b.Rounds) {
+			byRound[b.Rounds[i]] = pps
+		}
+	}
+	var out []float64
+	for i, pps := range a.Runs {
+		if i >= len(a.Rounds) {
+			break
+		}
+		if d, ok := byRound[a.Rounds[i]]; ok && d > 0 {
+			out = append(out, pps/d)
+		}
+	}
+	return out
+}
+
+// PairedRatio is the median of RoundRatios(a, b), the lower middle of an
+// even count as for the rows' medians; ok is false when no round has both.
+func PairedRatio(a, b Row) (ratio float64, ok bool) {
+	rs := RoundRatios(a, b)
+	if len(rs) == 0 {
+		return 0, false
+	}
+	sort.Float64s(rs)
+	return rs[(len(rs)-1)/2], true
+}
+
+// ratio formats PairedRatio(a, b) ("1.23x"), or "-" when b is missing or
+// no round has both.
+func ratio(a, b Row, ok bool) string {
+	if !ok {
 		return "-"
 	}
-	return fmt.Sprintf("%.2fx", a/b.PPSMedian)
+	r, ok := PairedRatio(a, b)
+	if !ok {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", r)
 }
 
 func mpps(v float64) string { return fmt.Sprintf("%.3f", v/1e6) }
@@ -125,6 +179,7 @@ func mpps(v float64) string { return fmt.Sprintf("%.3f", v/1e6) }
 func (rep *Report) WriteTable(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	stack, hasStack := rep.Row(StackRow)
+	asavie, hasAsavie := rep.Row(AsavieRow)
 	drop, hasDrop := rep.Row(XDPDropRow)
 	tg, hasTG := rep.Row(TrafgenRow)
 	section := func(kind Kind, head string, ratios func(Row) string) {
@@ -138,27 +193,42 @@ func (rep *Report) WriteTable(w io.Writer) error {
 				first = false
 			}
 			if len(r.Runs) == 0 {
-				fmt.Fprintf(tw, "%s\tfailed\t-\t-\t-\t-\t-\t\n", r.Name)
+				fmt.Fprintf(tw, "%s\tfailed\t-\t-\t-\t-\t-\t-\t\n", r.Name)
 				continue
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t\n", r.Name, mpps(r.PPSMedian), mpps(r.PPSMin),
 				mpps(r.PPSMax), r.Drops, ratios(r))
 		}
 		if !first {
-			fmt.Fprintln(tw, "\t\t\t\t\t\t")
+			fmt.Fprintln(tw, "\t\t\t\t\t\t\t")
 		}
 	}
-	section(Receiver, "receiver\tmedian Mpps\tmin\tmax\tdrops\tx stack\tx xdp-drop\t", func(r Row) string {
-		return ratio(r.PPSMedian, stack, hasStack) + "\t" + ratio(r.PPSMedian, drop, hasDrop)
+	section(Receiver, "receiver\tmedian Mpps\tmin\tmax\tdrops\tx stack\tx asavie\tx xdp-drop\t", func(r Row) string {
+		return ratio(r, stack, hasStack) + "\t" + ratio(r, asavie, hasAsavie) + "\t" + ratio(r, drop, hasDrop)
 	})
-	section(Generator, "generator\tmedian Mpps\tmin\tmax\tdrops\tx trafgen\t\t", func(r Row) string {
-		return ratio(r.PPSMedian, tg, hasTG) + "\t"
+	section(Generator, "generator\tmedian Mpps\tmin\tmax\tdrops\tx trafgen\t\t\t", func(r Row) string {
+		return ratio(r, tg, hasTG) + "\t\t"
 	})
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(w, "%d run(s) of %v per row; 64-byte frames; kernel %s, %d CPUs, load %s -> %s\n",
 		rep.Runs, rep.Window, rep.Machine.Kernel, rep.Machine.CPUs, rep.Machine.LoadBefore, rep.Machine.LoadAfter)
+	fmt.Fprintln(w, "x columns: the median over rounds of the two rows' ratio in each round (a round runs every row once, back to back)")
+	if len(rep.Targets) > 0 {
+		fmt.Fprintln(w, "targets:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, t := range rep.Targets {
+			verdict := "met"
+			if !t.Met {
+				verdict = "NOT MET"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t\n", t.Name, t.got(), verdict)
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
+	}
 	for _, r := range rep.Rows {
 		if r.Note != "" {
 			fmt.Fprintf(w, "  %s: %s\n", r.Name, r.Note)

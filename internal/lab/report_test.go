@@ -58,10 +58,14 @@ func TestWriteTable(t *testing.T) {
 			lines[f[0]] = l
 		}
 	}
+	// Ratios pair runs by round: xdp-drop/stack is 4, 10 and 3 in the
+	// three rounds, median 4 (the ratio of the medians would say 5);
+	// engine-3 ran in rounds 1 and 2 only: 2.5 and 4 over stack, 0.625 and
+	// 0.4 over xdp-drop, lower middles 2.5 and 0.4.
 	for name, want := range map[string][]string{
-		"xdp-drop": {"5.000", "4.000", "6.000", "5.00x", "1.00x"},
-		"stack":    {"1.000", "0.500", "2.000", "1.00x", "0.20x"},
-		"engine-3": {"2.000", "2.500", " 7 ", "2.00x", "0.40x"},
+		"xdp-drop": {"5.000", "4.000", "6.000", "4.00x", "1.00x"},
+		"stack":    {"1.000", "0.500", "2.000", "1.00x", "0.25x"},
+		"engine-3": {"2.000", "2.500", " 7 ", "2.50x", "0.40x"},
 		"asavie":   {"failed"},
 		"afxdp":    {"1.500", "1.50x"},
 		"trafgen":  {"1.000", " 10 ", "1.00x"},
@@ -94,8 +98,100 @@ func TestWriteTableWithoutBaselines(t *testing.T) {
 	if err := rep.WriteTable(&b); err != nil {
 		t.Fatal(err)
 	}
-	if f := strings.Fields(strings.Split(b.String(), "\n")[1]); len(f) != 7 || f[5] != "-" || f[6] != "-" {
-		t.Errorf("ratios without stack and xdp-drop rows must be '-': %q", f)
+	if f := strings.Fields(strings.Split(b.String(), "\n")[1]); len(f) != 8 || f[5] != "-" || f[6] != "-" || f[7] != "-" {
+		t.Errorf("ratios without stack, asavie and xdp-drop rows must be '-': %q", f)
+	}
+}
+
+func TestRoundRatiosPairByRound(t *testing.T) {
+	// a failed its round 2: its runs pair with b's rounds 1 and 3, not
+	// with b's first two runs.
+	a := Summarize("a", Receiver, []Sample{{PPS: 10, Round: 1}, {PPS: 30, Round: 3}})
+	b := Summarize("b", Receiver, []Sample{{PPS: 5, Round: 1}, {PPS: 7, Round: 2}, {PPS: 10, Round: 3}})
+	got := RoundRatios(a, b)
+	if len(got) != 2 || got[0] != 2 || got[1] != 3 {
+		t.Fatalf("RoundRatios = %v, want [2 3]", got)
+	}
+	if r, ok := PairedRatio(a, b); !ok || r != 2 {
+		t.Errorf("PairedRatio = %v, %v: want the lower middle 2", r, ok)
+	}
+	if _, ok := PairedRatio(a, Summarize("c", Receiver, []Sample{{PPS: 1, Round: 2}})); ok {
+		t.Errorf("rows without a common round have a ratio")
+	}
+	if r := Summarize("x", Receiver, []Sample{{PPS: 1}, {PPS: 2}}); r.Rounds[0] != 1 || r.Rounds[1] != 2 {
+		t.Errorf("samples without a round take their position: %v", r.Rounds)
+	}
+}
+
+func TestCheckTargets(t *testing.T) {
+	runs := func(name string, kind Kind, drops uint64, pps ...float64) Row {
+		var s []Sample
+		for i, p := range pps {
+			s = append(s, Sample{PPS: p, Round: i + 1, Drops: drops})
+		}
+		return Summarize(name, kind, s)
+	}
+	rep := &Report{Rows: []Row{
+		runs("stack", Receiver, 0, 1, 1, 1),
+		runs("asavie", Receiver, 0, 4, 3, 5),
+		// Its median (4) equals asavie's, but it is behind in two of three
+		// rounds: paired, the target is not met.
+		runs("lanad-3", Receiver, 0, 4, 2.9, 4.9),
+		runs("lanad-swap", Receiver, 1, 3.9, 2.8, 4.8),
+		runs("xdp-live", Generator, 0, 11, 9, 12),
+		runs("trafgen", Generator, 0, 1, 1, 1),
+	}}
+	got := map[string]TargetResult{}
+	for _, r := range CheckTargets(rep, Targets("lanad")) {
+		got[r.Name] = r
+	}
+	want := map[string]struct {
+		met       bool
+		roundsMet int
+	}{
+		"xdp-live >= 10x trafgen":     {true, 2},
+		"lanad-3 >= 1x stack":         {true, 3},
+		"lanad-3 >= 1x asavie":        {false, 1},
+		"lanad-3 drops 0":             {true, 3},
+		"lanad-swap >= 0.95x lanad-3": {true, 3},
+	}
+	for name, w := range want {
+		r, ok := got[name]
+		if !ok {
+			t.Errorf("target %q not checked (have %v)", name, got)
+			continue
+		}
+		if r.Met != w.met || r.RoundsMet != w.roundsMet || r.Rounds != 3 {
+			t.Errorf("%s: %+v, want met %v in %d of 3 rounds", name, r, w.met, w.roundsMet)
+		}
+	}
+	if _, ok := got["afxdp >= 1.5x trafgen"]; ok {
+		t.Errorf("the afxdp target was checked without an afxdp row")
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d targets checked, want %d: %v", len(got), len(want), got)
+	}
+	rep.Rows[3] = runs("lanad-swap", Receiver, 0, 3.9, 2.8, 4.8)
+	rep.Rows[2] = runs("lanad-3", Receiver, 2, 4, 2.9, 4.9)
+	for _, r := range CheckTargets(rep, Targets("lanad")) {
+		if r.Name == "lanad-3 drops 0" && (r.Met || r.Got != 6) {
+			t.Errorf("drops target with 6 dropped: %+v", r)
+		}
+	}
+
+	rep.Targets = CheckTargets(rep, Targets("lanad"))
+	var b bytes.Buffer
+	if err := rep.WriteTable(&b); err != nil {
+		t.Fatal(err)
+	}
+	lines := map[string]bool{}
+	for _, l := range strings.Split(b.String(), "\n") {
+		lines[strings.Join(strings.Fields(l), " ")] = true
+	}
+	for _, line := range []string{"lanad-3 >= 1x asavie 0.98x, met in 1 of 3 rounds NOT MET", "lanad-3 drops 0 6 dropped in 3 run(s) NOT MET"} {
+		if !lines[line] {
+			t.Errorf("table lacks %q:\n%s", line, b.String())
+		}
 	}
 }
 

@@ -54,8 +54,9 @@ func DefaultRows(b LanadBackend) []string {
 type Config struct {
 	// Rows are the rows to measure, in order (default DefaultRows). The
 	// lanad rows may be named lanad-N or <label>-N; they are reported
-	// under the backend's label. trafgen is skipped (with a note) when not
-	// on PATH.
+	// under the backend's label. With a backend other than InProcess,
+	// engine-N rows run InProcess beside them. trafgen is skipped (with a
+	// note) when not on PATH.
 	Rows []string
 	// Runs per row (default DefaultRuns).
 	Runs int
@@ -112,15 +113,15 @@ type row struct {
 	kind Kind
 	// receiver rows
 	receiver func() rxbench.Receiver
-	blocks   int  // lanad rows
-	swap     bool // the swap rows
-	client   bool // the swap-ctl row: each swap sent by a client
+	blocks   int          // lanad rows
+	backend  LanadBackend // lanad rows: Config.Lanad, or InProcess for engine-N beside lanad-N
+	swap     bool         // the swap rows
+	client   bool         // the swap-ctl row: each swap sent by a client
 	// generator rows
 	gen string
 }
 
 func (c *Config) resolve() ([]row, error) {
-	label := c.Lanad.Label()
 	var rows []row
 	for _, name := range c.Rows {
 		r := row{name: name, kind: Receiver}
@@ -135,13 +136,20 @@ func (c *Config) resolve() ([]row, error) {
 			r.kind, r.gen = Generator, name
 		default:
 			prefix, suffix, ok := strings.Cut(name, "-")
+			label := c.Lanad.Label()
+			r.backend = c.Lanad
+			if ok && prefix == (InProcess{}).Label() && label != prefix {
+				// engine-N beside lanad-N: the same chain in the lab's
+				// process, the daemon's cost measured side by side.
+				r.backend, label = InProcess{}, prefix
+			}
 			if !ok || (prefix != "lanad" && prefix != label) {
 				return nil, fmt.Errorf("%w %q: rows are %s", ErrRow, name, strings.Join(DefaultRows(Process{}), ", "))
 			}
 			r.name = label + "-" + suffix
 			if suffix == "swap" || suffix == "swap-ctl" {
 				r.blocks, r.swap, r.client = SwapBlocks, true, suffix == "swap-ctl"
-				if _, ok := c.Lanad.(ClientSwapper); r.client && !ok {
+				if _, ok := r.backend.(ClientSwapper); r.client && !ok {
 					return nil, fmt.Errorf("%w %q: the %s rows have no control API to send changes through (use --lanad=process)", ErrRow, name, label)
 				}
 			} else if n, err := strconv.Atoi(suffix); err == nil && n >= 1 && n <= 64 {
@@ -149,8 +157,8 @@ func (c *Config) resolve() ([]row, error) {
 			} else {
 				return nil, fmt.Errorf("%w %q: %s-N takes 1 to 64 blocks, or %s-swap, %s-swap-ctl", ErrRow, name, prefix, prefix, prefix)
 			}
-			blocks := r.blocks
-			r.receiver = func() rxbench.Receiver { return c.Lanad.Receiver(blocks, c.RxCPU) }
+			blocks, backend := r.blocks, r.backend
+			r.receiver = func() rxbench.Receiver { return backend.Receiver(blocks, c.RxCPU) }
 		}
 		rows = append(rows, r)
 	}
@@ -199,6 +207,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			rep.Rows = append(rep.Rows, out)
 			cfg.Progress(Progress{Row: out.Name, Done: &out})
 		}
+		rep.Targets = CheckTargets(rep, Targets(cfg.Lanad.Label()))
 	}
 	for i := 1; i <= cfg.Runs; i++ {
 		for k, r := range rows {
@@ -223,6 +232,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			case err != nil:
 				st.errs = append(st.errs, fmt.Sprintf("run %d: %v", i, err))
 			default:
+				s.Round = i
 				st.samples = append(st.samples, s)
 			}
 		}
@@ -252,12 +262,12 @@ func (cfg *Config) summarize(r row, st *rowState) Row {
 		out.Note = generatorNote(r.gen)
 	case r.client:
 		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v, each change sent by lanactl batch on the receive CPU (%d swaps done in %d run(s))",
-			cfg.Lanad.Label(), SwapBlocks, SwapEvery, st.swaps, len(st.samples)+len(st.errs))
+			r.backend.Label(), SwapBlocks, SwapEvery, st.swaps, len(st.samples)+len(st.errs))
 	case r.swap:
 		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v %s (%d swaps done in %d run(s))",
-			cfg.Lanad.Label(), SwapBlocks, SwapEvery, cfg.Lanad.SwapNote(), st.swaps, len(st.samples)+len(st.errs))
+			r.backend.Label(), SwapBlocks, SwapEvery, r.backend.SwapNote(), st.swaps, len(st.samples)+len(st.errs))
 	case r.blocks > 0:
-		out.Note = cfg.Lanad.Note(r.blocks)
+		out.Note = r.backend.Note(r.blocks)
 	}
 	return out
 }
@@ -286,9 +296,9 @@ func (cfg *Config) receiverRun(ctx context.Context, r row, run int, st *rowState
 	opts := rxbench.Options{Warmup: cfg.Warmup, Window: cfg.Window, GenCPU: cfg.GenCPU, RxCPU: cfg.RxCPU}
 	switch {
 	case r.client:
-		opts.During = cfg.Lanad.(ClientSwapper).ClientSwapper(inner, SwapEvery)
+		opts.During = r.backend.(ClientSwapper).ClientSwapper(inner, SwapEvery)
 	case r.swap:
-		opts.During = cfg.Lanad.Swapper(inner, SwapEvery)
+		opts.During = r.backend.Swapper(inner, SwapEvery)
 	}
 	stopLive := cfg.live(r.name, run, rcv.count)
 	var res rxbench.Result

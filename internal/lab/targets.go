@@ -1,0 +1,101 @@
+package lab
+
+import "fmt"
+
+// Target is one of the lab's goals (issue 6): row Row at Want times row
+// Base or more, as a paired ratio (PairedRatio); or, with Base empty, row
+// Row without a dropped frame.
+type Target struct {
+	Row, Base string
+	Want      float64
+}
+
+// Targets returns the lab's goals with the lanad rows under label ("lanad"
+// or "engine"):
+//   - xdp-live at 10x trafgen or more, afxdp at 1.5x: a fast generator;
+//   - <label>-3 at or above stack and asavie, with no frame dropped: the
+//     paper's claim, LANA at least as fast as the kernel's stack and as a
+//     plain Go AF_XDP receiver;
+//   - <label>-swap at 95% of <label>-3 or more: reconfiguring every 10ms
+//     costs the data path little.
+func Targets(label string) []Target {
+	three, swap := label+"-3", label+"-swap"
+	return []Target{
+		{Row: "xdp-live", Base: TrafgenRow, Want: 10},
+		{Row: "afxdp", Base: TrafgenRow, Want: 1.5},
+		{Row: three, Base: StackRow, Want: 1},
+		{Row: three, Base: AsavieRow, Want: 1},
+		{Row: three},
+		{Row: swap, Base: three, Want: 0.95},
+	}
+}
+
+// Name says what the target asks: "lanad-3 >= 1x asavie", "lanad-3 drops 0".
+func (t Target) Name() string {
+	if t.Base == "" {
+		return t.Row + " drops 0"
+	}
+	return fmt.Sprintf("%s >= %gx %s", t.Row, t.Want, t.Base)
+}
+
+// TargetResult is a target checked on a report.
+type TargetResult struct {
+	Name string  `json:"name"`
+	Want float64 `json:"want"`
+	// Got is the paired ratio (PairedRatio), or the frames dropped over
+	// all runs for a drops target.
+	Got float64 `json:"got"`
+	// Rounds is how many rounds both rows ran in (for drops: the row's
+	// runs), and RoundsMet how many of those met the target on their own.
+	Rounds    int  `json:"rounds"`
+	RoundsMet int  `json:"rounds_met"`
+	Met       bool `json:"met"`
+	drops     bool
+}
+
+func (t TargetResult) got() string {
+	if t.drops {
+		return fmt.Sprintf("%.0f dropped in %d run(s)", t.Got, t.Rounds)
+	}
+	return fmt.Sprintf("%.2fx, met in %d of %d rounds", t.Got, t.RoundsMet, t.Rounds)
+}
+
+// CheckTargets checks targets on rep's rows. A target whose rows are
+// missing or have no runs is left out: the lab did not measure it.
+func CheckTargets(rep *Report, targets []Target) []TargetResult {
+	var out []TargetResult
+	for _, t := range targets {
+		row, ok := rep.Row(t.Row)
+		if !ok || len(row.Runs) == 0 {
+			continue
+		}
+		res := TargetResult{Name: t.Name(), Want: t.Want}
+		if t.Base == "" {
+			res.drops, res.Got, res.Rounds = true, float64(row.Drops), len(row.Runs)
+			res.Met = row.Drops == 0
+			if res.Met {
+				res.RoundsMet = res.Rounds
+			}
+			out = append(out, res)
+			continue
+		}
+		base, ok := rep.Row(t.Base)
+		if !ok {
+			continue
+		}
+		ratios := RoundRatios(row, base)
+		if len(ratios) == 0 {
+			continue
+		}
+		res.Got, _ = PairedRatio(row, base)
+		res.Rounds = len(ratios)
+		for _, r := range ratios {
+			if r >= t.Want {
+				res.RoundsMet++
+			}
+		}
+		res.Met = res.Got >= t.Want
+		out = append(out, res)
+	}
+	return out
+}
