@@ -144,7 +144,7 @@ func (c *Config) resolve() ([]row, error) {
 				r.backend, label = InProcess{}, prefix
 			}
 			if !ok || (prefix != "lanad" && prefix != label) {
-				return nil, fmt.Errorf("%w %q: rows are %s", ErrRow, name, strings.Join(DefaultRows(Process{}), ", "))
+				return nil, fmt.Errorf("%w %q: rows are %s, and engine-N (the engine in the lab's process)", ErrRow, name, strings.Join(DefaultRows(Process{}), ", "))
 			}
 			r.name = label + "-" + suffix
 			if suffix == "swap" || suffix == "swap-ctl" {
