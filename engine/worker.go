@@ -458,12 +458,14 @@ func (w *Worker) step() int {
 		w.nvec++
 		pk := v.Pkts[:n]
 		var bytes uint64
-		qid := w.cfg.QueueID
+		// Locals: the stores through p below would make the compiler load
+		// the worker's fields again for every packet.
+		qid, fmask, fsize, umem := w.cfg.QueueID, w.fmask, w.fsize, w.umem
 		for i, d := range w.rx[:n] {
-			base := d.Addr &^ w.fmask
+			base := d.Addr &^ fmask
 			off := uint32(d.Addr - base)
 			p := &pk[i]
-			p.frame = w.umem.Frame(base, w.fsize)
+			p.frame = umem.Frame(base, fsize)
 			p.Addr, p.head, p.tail = base, off, off+d.Len
 			p.Queue, p.EtherType, p.VLAN, p.Port, p.L3 = qid, 0, 0, 0, 0
 			bytes += uint64(d.Len)
