@@ -110,49 +110,67 @@ func (e *Eth) Process(v *engine.Vector) {
 		}
 		return
 	}
-	macHi := binary.BigEndian.Uint32(e.mac[0:4])
-	macLo := binary.BigEndian.Uint16(e.mac[4:6])
-	for i := range v.Pkts {
-		p := &v.Pkts[i]
+	// Addresses are compared as little-endian words: equality and zero
+	// need no byte order, and the loads need no swap.
+	macLo := binary.LittleEndian.Uint32(e.mac[0:4])
+	macHi := binary.LittleEndian.Uint16(e.mac[4:6])
+	filter, types := e.filter, e.types
+	pkts := v.Pkts
+	for i := range pkts {
+		p := &pkts[i]
 		d := p.Data()
 		if len(d) < ethHeaderLen {
 			v.Drop(i, ethDropShort)
 			continue
 		}
-		srcHi := binary.BigEndian.Uint32(d[6:10])
-		srcLo := binary.BigEndian.Uint16(d[10:12])
-		if d[6]&1 != 0 || srcHi == 0 && srcLo == 0 {
+		h := d[:ethHeaderLen]
+		if h[6]&1 != 0 || binary.LittleEndian.Uint32(h[6:10])|uint32(binary.LittleEndian.Uint16(h[10:12])) == 0 {
 			v.Drop(i, ethDropSource)
 			continue
 		}
-		if e.filter && d[0]&1 == 0 &&
-			(binary.BigEndian.Uint32(d[0:4]) != macHi || binary.BigEndian.Uint16(d[4:6]) != macLo) {
+		if filter && h[0]&1 == 0 &&
+			(binary.LittleEndian.Uint32(h[0:4]) != macLo || binary.LittleEndian.Uint16(h[4:6]) != macHi) {
 			v.Drop(i, ethDropNotForUs)
 			continue
 		}
-		off := 12
-		t := binary.BigEndian.Uint16(d[off:])
-		vlan := uint16(0)
-		for n := 0; n < 2 && (t == etherTypeQ || t == etherTypeAD); n++ {
-			if len(d) < off+2+vlanTagLen {
-				break
-			}
-			vlan = binary.BigEndian.Uint16(d[off+2:]) & 0x0fff
-			off += vlanTagLen
-			t = binary.BigEndian.Uint16(d[off:])
-		}
+		t, vlan, l3 := binary.BigEndian.Uint16(h[12:14]), uint16(0), uint16(ethHeaderLen)
 		if t == etherTypeQ || t == etherTypeAD {
-			v.Drop(i, ethDropShort)
-			continue
+			var ok bool
+			if t, vlan, l3, ok = untag(d); !ok {
+				v.Drop(i, ethDropShort)
+				continue
+			}
 		}
-		p.EtherType, p.VLAN, p.L3 = t, vlan, uint16(off+2)
-		for k, et := range e.types {
+		p.EtherType, p.VLAN, p.L3 = t, vlan, l3
+		for k, et := range types {
 			if et == t {
 				v.Output(i, k)
 				break
 			}
 		}
 	}
+}
+
+// untag parses the up to two 802.1Q/802.1ad tags of d, a frame whose
+// ethertype field says tagged, and returns the inner ethertype, the inner
+// tag's VLAN id and the network header's offset; ok is false when a tag is
+// cut short or a third tag follows. Kept out of Process's loop, which then
+// holds the untagged case in registers.
+func untag(d []byte) (t, vlan, l3 uint16, ok bool) {
+	off := 12
+	t = binary.BigEndian.Uint16(d[off:])
+	for n := 0; n < 2 && (t == etherTypeQ || t == etherTypeAD); n++ {
+		if len(d) < off+2+vlanTagLen {
+			break
+		}
+		vlan = binary.BigEndian.Uint16(d[off+2:]) & 0x0fff
+		off += vlanTagLen
+		t = binary.BigEndian.Uint16(d[off:])
+	}
+	if t == etherTypeQ || t == etherTypeAD {
+		return 0, 0, 0, false
+	}
+	return t, vlan, uint16(off + 2), true
 }
 
 // Close does nothing.
