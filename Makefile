@@ -3,12 +3,13 @@ GO ?= go
 
 .PHONY: test unit bench build
 
-# test runs everything: vet, every test (the privileged integration tests
-# included: without root they FAIL here instead of skipping), the race
-# detector, a one-iteration smoke run of every benchmark, and every fuzz
+# test runs everything: vet and staticcheck (a tool pinned in go.mod),
+# every test (the privileged integration tests included: without root they
+# FAIL here instead of skipping), the race detector, a one-iteration smoke run of every benchmark, and every fuzz
 # target for 20,000 executions (scripts/fuzz.sh runs them longer).
 test:
 	$(GO) vet ./...
+	$(GO) tool staticcheck ./...
 	LANA_REQUIRE_PRIVILEGED=1 $(GO) test -race -count=1 -timeout 30m ./...
 	LANA_REQUIRE_PRIVILEGED=1 $(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 20m ./...
 	scripts/fuzz.sh 20000x

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -413,6 +414,12 @@ func TestAllocParked(t *testing.T) {
 	}
 	if len(got) != 64 {
 		t.Fatalf("after the worker ran: %d frames allocated, want the ring's 64", len(got))
+	}
+	// They are the frames that were sent: reaped from the completion ring.
+	slices.Sort(got)
+	slices.Sort(sentAddrs)
+	if !slices.Equal(got, sentAddrs) {
+		t.Fatalf("after the worker ran, allocated %x, want the sent frames %x", got, sentAddrs)
 	}
 	for _, a := range got {
 		if err := r.port.Free(0, a); err != nil {

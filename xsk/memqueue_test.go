@@ -203,7 +203,7 @@ func TestMemQueueNoAllocs(t *testing.T) {
 		q.Deliver(frame, 64)
 		q.Poll(0)
 		n := q.Receive(descs)
-		n = q.Transmit(descs[:n])
+		q.Transmit(descs[:n])
 		q.DrainTX(sink)
 		c := q.Complete(addrs)
 		q.Refill(addrs[:c])

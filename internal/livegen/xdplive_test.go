@@ -95,9 +95,9 @@ func TestXDPLiveCountPaced(t *testing.T) {
 		t.Fatalf("sent %d, want %d", res.Sent, n)
 	}
 	// Wait for the tail, then make sure nothing beyond n arrives.
-	got := waitCount(t, drop, n)
+	waitCount(t, drop, n)
 	time.Sleep(20 * time.Millisecond)
-	if got, _ = drop.Count(); got != n {
+	if got, _ := drop.Count(); got != n {
 		t.Fatalf("IfB counted %d frames, want exactly %d (%+v)", got, n, res)
 	}
 	t.Logf("%+v", res)
