@@ -5,8 +5,9 @@ GO ?= go
 
 # test runs everything: vet and staticcheck (a tool pinned in go.mod),
 # every test (the privileged integration tests included: without root they
-# FAIL here instead of skipping), the race detector, a one-iteration smoke run of every benchmark, and every fuzz
-# target for 20,000 executions (scripts/fuzz.sh runs them longer).
+# FAIL here instead of skipping), the race detector, a one-iteration smoke
+# run of every benchmark, and every fuzz target for 20,000 executions
+# (scripts/fuzz.sh runs them longer).
 test:
 	$(GO) vet ./...
 	$(GO) tool staticcheck ./...
