@@ -1,12 +1,14 @@
 package lab
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,13 +25,16 @@ import (
 // ErrRow reports a row name the lab does not know.
 var ErrRow = errors.New("unknown row")
 
-// Defaults of a run: five runs of 1.5 s per row. Five runs give a median
-// that one slow or fast run cannot move (this machine's rates swing by
-// ±20% from run to run); 1.5 s windows keep the default lab, 12 rows, at
-// about two minutes.
+// Defaults of a run: eight runs of 0.75 s per row. A run's rate moves
+// with the machine (on this VM a round's ratio between two rows has a
+// spread of about 14%, the same with 0.75 s and 1.5 s windows), so more
+// rounds make the medians steadier and a longer window does not: eight
+// rounds of 0.75 s keep the default lab, 12 rows, at about two minutes,
+// as five rounds of 1.5 s did, with a median about a fifth less noisy
+// (docs/performance.md, "How steady a lab's verdict is").
 const (
-	DefaultRuns   = 5
-	DefaultWindow = 1500 * time.Millisecond
+	DefaultRuns   = 8
+	DefaultWindow = 750 * time.Millisecond
 )
 
 // Swap row parameters: lanad-3 with its graph replaced this often.
@@ -71,6 +76,8 @@ type Config struct {
 	// Progress, if set, is told what runs and, about every 250ms during a
 	// window, the live rate. Called from several goroutines.
 	Progress func(Progress)
+
+	defaulted bool // Rows are DefaultRows: measured in pairedOrder
 }
 
 // Progress is a progress report.
@@ -88,7 +95,7 @@ func (c *Config) defaults() {
 		c.Lanad = InProcess{}
 	}
 	if len(c.Rows) == 0 {
-		c.Rows = DefaultRows(c.Lanad)
+		c.Rows, c.defaulted = DefaultRows(c.Lanad), true
 	}
 	if c.Runs <= 0 {
 		c.Runs = DefaultRuns
@@ -165,9 +172,39 @@ func (c *Config) resolve() ([]row, error) {
 	return rows, nil
 }
 
+// identity returns 0, 1, ..., n-1.
+func identity(n int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	return order
+}
+
+// pairedOrder returns the order in which a round measures the default rows
+// (indices into rows): the two rows of each close target back to back
+// (asavie, label-3, label-swap; afxdp, trafgen, xdp-live), because the
+// machine drifts over seconds and rows measured next to each other drift
+// least apart. label-3 against stack, five times apart, needs no such
+// care. The report keeps the rows' own order. Rows it does not know go
+// last, in their order.
+func pairedOrder(rows []row, label string) []int {
+	seq := []string{"xdp-drop", StackRow, label + "-1", label + "-10", AsavieRow, label + "-3",
+		label + "-swap", label + "-swap-ctl", "afpacket", "afxdp", TrafgenRow, "xdp-live"}
+	rank := func(name string) int {
+		if i := slices.Index(seq, name); i >= 0 {
+			return i
+		}
+		return len(seq)
+	}
+	order := identity(len(rows))
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(rank(rows[a].name), rank(rows[b].name)) })
+	return order
+}
+
 // Run measures cfg's rows and returns the report. Every run gets a fresh
 // namespace pair. The runs are interleaved: round i measures run i of
-// every row, in the rows' order, so that a drift of the machine (this
+// every row (default rows in pairedOrder, rows given in their order), so that a drift of the machine (this
 // VM's rates move by ±15% over tens of seconds) falls on every row alike
 // instead of on whichever rows happened to run during it; the ratios
 // between rows are what the lab is for. When ctx ends it stops, removes
@@ -209,8 +246,13 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 		rep.Targets = CheckTargets(rep, Targets(cfg.Lanad.Label()))
 	}
+	order := identity(len(rows))
+	if cfg.defaulted {
+		order = pairedOrder(rows, cfg.Lanad.Label())
+	}
 	for i := 1; i <= cfg.Runs; i++ {
-		for k, r := range rows {
+		for _, k := range order {
+			r := rows[k]
 			if ctx.Err() != nil {
 				finish()
 				return rep, ctx.Err()
