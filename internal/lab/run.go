@@ -25,16 +25,14 @@ import (
 // ErrRow reports a row name the lab does not know.
 var ErrRow = errors.New("unknown row")
 
-// Defaults of a run: eight runs of 0.75 s per row. A run's rate moves
-// with the machine (on this VM a round's ratio between two rows has a
-// spread of about 14%, the same with 0.75 s and 1.5 s windows), so more
-// rounds make the medians steadier and a longer window does not: eight
-// rounds of 0.75 s keep the default lab, 12 rows, at about two minutes,
-// as five rounds of 1.5 s did, with a median about a fifth less noisy
-// (docs/performance.md, "How steady a lab's verdict is").
+// Defaults of a run: five runs of 1.5 s per row. Five runs give a median
+// that one slow or fast run cannot move (this machine's rates swing by
+// ±20% from run to run); 1.5 s windows keep the default lab, 12 rows, at
+// about two minutes. Eight runs of 0.75 s take as long and were no
+// steadier here (docs/performance.md, "How steady a lab's verdict is").
 const (
-	DefaultRuns   = 8
-	DefaultWindow = 750 * time.Millisecond
+	DefaultRuns   = 5
+	DefaultWindow = 1500 * time.Millisecond
 )
 
 // Swap row parameters: lanad-3 with its graph replaced this often.
