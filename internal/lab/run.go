@@ -202,10 +202,10 @@ func pairedOrder(rows []row, label string) []int {
 
 // Run measures cfg's rows and returns the report. Every run gets a fresh
 // namespace pair. The runs are interleaved: round i measures run i of
-// every row (default rows in pairedOrder, rows given in their order), so that a drift of the machine (this
-// VM's rates move by ±15% over tens of seconds) falls on every row alike
-// instead of on whichever rows happened to run during it; the ratios
-// between rows are what the lab is for. When ctx ends it stops, removes
+// every row (default rows in pairedOrder, rows given in their order), so
+// that a drift of the machine (this VM's rates move by ±15% over tens of
+// seconds) falls on every row alike instead of on whichever rows happened
+// to run during it; the ratios between rows are what the lab is for. When ctx ends it stops, removes
 // everything and returns each row summarised over the runs it finished,
 // with ctx's error. A row whose runs fail is reported with its errors; the
 // other rows still run.
