@@ -38,6 +38,12 @@ type Engine struct {
 	quiescing atomic.Bool
 	quiesced  chan struct{}
 
+	// pending are Publish's retirements whose grace period has not been
+	// seen to end, oldest first; deferredErrs are the errors of closes
+	// done after one, for Sync. Guarded by mu.
+	pending      []retirement
+	deferredErrs []error
+
 	stopping atomic.Bool
 	wg       sync.WaitGroup
 	runErr   chan error
@@ -124,7 +130,12 @@ func (e *Engine) Close() error {
 		return err
 	}
 	e.closed = true
-	errs := []error{err}
+	errs := append([]error{err}, e.deferredErrs...)
+	// The workers have stopped: no grace period is left to wait for.
+	for _, r := range e.pending {
+		errs = append(errs, e.closeErrs(r.blocks)...)
+	}
+	e.pending, e.deferredErrs = nil, nil
 	for _, n := range e.graph.Names() {
 		d := e.graph.blocks[n]
 		if cerr := d.inst.Close(); cerr != nil {
@@ -152,11 +163,77 @@ func (e *Engine) Exec(lines ...string) error {
 // Apply runs verbs as one transaction: either all succeed and the new graph
 // is published to the workers, or none has any effect and the error names
 // the failing verb. Apply returns once every worker has left the previous
-// graph and the blocks that left the stack are closed; it never makes a
-// worker wait.
+// graph and the blocks that left the stack are closed (those of earlier
+// Publish calls too); it never makes a worker wait.
 func (e *Engine) Apply(verbs ...Verb) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if err := e.publish(verbs); err != nil {
+		return err
+	}
+	e.quiesce(e.gen)
+	own := e.reap(e.gen)
+	return errors.Join(e.closeErrs(own)...)
+}
+
+// Publish runs verbs as one transaction, like Apply, but returns as soon as
+// the new graph is published: it does not wait for the workers to leave the
+// previous one. That wait is a grace period in RCU's sense, and Publish
+// defers what follows it instead of sitting it out: the blocks the
+// transaction retired are closed, and its events delivered, by the first
+// later Publish, Apply or Sync that finds every worker past it (Publish only
+// looks; Apply and Sync wait). A caller applying changes at a steady pace
+// (a replay) thus costs the workers' CPU no wakeup for the wait, and
+// calls Sync when it is done. Errors of deferred closes are kept for Sync.
+func (e *Engine) Publish(verbs ...Verb) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.publish(verbs); err != nil {
+		return err
+	}
+	upTo := e.passed()
+	if len(e.pending) > maxPending {
+		// A worker has stayed in an old graph for maxPending
+		// transactions: wait for it rather than hold every graph since.
+		e.quiesce(e.pending[len(e.pending)-maxPending].gen)
+		upTo = e.passed()
+	}
+	e.deferredErrs = append(e.deferredErrs, e.closeErrs(e.reap(upTo))...)
+	return nil
+}
+
+// maxPending bounds Publish's retirements still waiting for their grace
+// period, and so the old graphs they keep.
+const maxPending = 1024
+
+// Sync waits until every worker has left every graph but the current one,
+// then closes the blocks and delivers the events that Publish deferred. It
+// returns the errors of every deferred close since the last Sync.
+func (e *Engine) Sync() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(e.pending) > 0 {
+		e.quiesce(e.gen)
+	}
+	errs := append(e.deferredErrs, e.closeErrs(e.reap(e.gen))...)
+	e.deferredErrs = nil
+	return errors.Join(errs...)
+}
+
+// retirement is what a published transaction leaves for after its grace
+// period: the blocks it retired and the events it raised, resolved against
+// the graph it published (generation gen).
+type retirement struct {
+	gen    uint64
+	graph  *Graph
+	blocks []Block
+	events []pendingEvent
+}
+
+// publish checks and applies verbs to a copy of the graph, hands moved
+// state over, publishes the compiled result as a new generation and queues
+// its retirement. Caller holds e.mu.
+func (e *Engine) publish(verbs []Verb) error {
 	if e.closed {
 		return ErrStopped
 	}
@@ -177,19 +254,55 @@ func (e *Engine) Apply(verbs ...Verb) error {
 	e.gen++
 	e.cur.Store(compile(ng, e.gen))
 	e.graph = ng
-	e.quiesce(e.gen)
+	if len(retired) > 0 || len(events) > 0 {
+		e.pending = append(e.pending, retirement{gen: e.gen, graph: ng, blocks: retired, events: events})
+	}
+	return nil
+}
+
+// reap finishes, in order, the pending retirements of generations up to
+// gen, which every worker must have reached: it delivers their events and
+// returns their blocks for closing. Caller holds e.mu.
+func (e *Engine) reap(gen uint64) []Block {
+	var blocks []Block
+	n := 0
+	for _, r := range e.pending {
+		if r.gen > gen {
+			break
+		}
+		n++
+		blocks = append(blocks, r.blocks...)
+		if len(r.events) > 0 {
+			if ds := resolve(r.graph, r.events); e.bus.wanted(ds) {
+				e.bus.ch <- ds
+			}
+		}
+	}
+	e.pending = append(e.pending[:0], e.pending[n:]...)
+	return blocks
+}
+
+// closeErrs closes blocks and returns what their Close calls failed with.
+func (e *Engine) closeErrs(blocks []Block) []error {
 	var errs []error
-	for _, b := range retired {
+	for _, b := range blocks {
 		if err := b.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close retired block: %w", err))
 		}
 	}
-	if len(events) > 0 {
-		if ds := resolve(ng, events); e.bus.wanted(ds) {
-			e.bus.ch <- ds
+	return errs
+}
+
+// passed is the newest generation every worker has reached: a parked
+// worker holds no graph and counts as past every one. It only looks.
+func (e *Engine) passed() uint64 {
+	min := e.gen
+	for _, w := range e.workers {
+		if s := w.seen.Load(); s != parked && s < min {
+			min = s
 		}
 	}
-	return errors.Join(errs...)
+	return min
 }
 
 // quiesce waits until every worker either holds no graph or has loaded

@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,13 +20,14 @@ type guard struct {
 
 // guardStats are shared by every guard instance of a test.
 var guardStats struct {
-	vectors, late atomic.Uint64
+	vectors, late, made, closed atomic.Uint64
 }
 
 func (g *guard) Configure(opts engine.Options) error { return engine.NewOptionParser(opts).Err() }
 func (g *guard) Info() engine.Info                   { return engine.Info{} }
 func (g *guard) Start(engine.Env) error              { return nil }
 func (g *guard) Close() error {
+	guardStats.closed.Add(1)
 	g.closed.Store(true)
 	return nil
 }
@@ -40,21 +42,44 @@ func (g *guard) Process(v *engine.Vector) {
 	}
 }
 
-func init() { engine.Register("test-guard", func() engine.Block { return &guard{} }) }
+func init() {
+	engine.Register("test-guard", func() engine.Block {
+		guardStats.made.Add(1)
+		return &guard{}
+	})
+}
 
 // TestRetiredBlockNeverRunsAfterClose replaces a block thousands of times
-// while two workers run it nonstop: Apply must return only once no worker
-// can still be inside the old instance, so a retired block is never
-// processing when it is closed, and Apply must not stall while workers
-// stay busy.
+// while two workers run it nonstop, by Apply and by Publish: Apply must
+// return only once no worker can still be inside the old instance, and
+// Publish must close it only once none can, so a retired block is never
+// processing when it is closed; neither may stall while workers stay busy.
 func TestRetiredBlockNeverRunsAfterClose(t *testing.T) {
+	t.Run("apply", func(t *testing.T) { retireUnderLoad(t, (*engine.Engine).Apply, nil) })
+	t.Run("publish", func(t *testing.T) {
+		retireUnderLoad(t, (*engine.Engine).Publish, func(e *engine.Engine) {
+			if err := e.Sync(); err != nil {
+				t.Fatal(err)
+			}
+			if c, n := guardStats.closed.Load(), guardStats.made.Load(); c != n-1 {
+				t.Errorf("after Sync %d of %d guards are closed, want all but the one in the stack", c, n)
+			}
+		})
+	})
+}
+
+// retireUnderLoad is TestRetiredBlockNeverRunsAfterClose with commit
+// running each transaction; after, when set, checks the engine once the
+// workers are idle, before it closes.
+func retireUnderLoad(t *testing.T, commit func(*engine.Engine, ...engine.Verb) error, after func(*engine.Engine)) {
 	const nq = 2
 	swaps := 2000
 	if testing.Short() {
 		swaps = 300
 	}
-	guardStats.vectors.Store(0)
-	guardStats.late.Store(0)
+	for _, c := range []*atomic.Uint64{&guardStats.vectors, &guardStats.late, &guardStats.made, &guardStats.closed} {
+		c.Store(0)
+	}
 	qs := make([]*xsk.MemQueue, nq)
 	wcs := make([]engine.WorkerConfig, nq)
 	for i := range qs {
@@ -98,7 +123,7 @@ func TestRetiredBlockNeverRunsAfterClose(t *testing.T) {
 	i := 0
 	for ; i < swaps || guardStats.vectors.Load() < 2000 && time.Now().Before(deadline); i++ {
 		n := fmt.Sprintf("g%d", i)
-		if err := e.Exec("add "+n+" test-guard", "replace-drop g "+n); err != nil {
+		if err := commit(e, verbs(t, "add "+n+" test-guard", "replace-drop g "+n)...); err != nil {
 			close(stop)
 			wg.Wait()
 			t.Fatalf("swap %d: %v", i, err)
@@ -115,4 +140,218 @@ func TestRetiredBlockNeverRunsAfterClose(t *testing.T) {
 	}
 	t.Logf("%d swaps in %v (%v each) while the workers processed %d vectors",
 		i, took, took/time.Duration(i), guardStats.vectors.Load())
+	if after != nil {
+		after(e)
+	}
+}
+
+// verbs parses lines as verbs.
+func verbs(t *testing.T, lines ...string) []engine.Verb {
+	t.Helper()
+	vs := make([]engine.Verb, len(lines))
+	for i, l := range lines {
+		v, err := engine.ParseVerb(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vs[i] = v
+	}
+	return vs
+}
+
+// gate is a block that, while its test holds gateHeld, stops inside Process
+// until released, so a test can keep a worker in a known graph; it counts
+// its Close calls and fails them when its option fail=1 is set.
+type gate struct {
+	fail   bool
+	closed atomic.Bool
+}
+
+// gateHeld, when not nil, is where a gate's Process reports entering and
+// then waits for gateRelease.
+var gateHeld, gateRelease chan struct{}
+
+func (g *gate) Configure(opts engine.Options) error {
+	p := engine.NewOptionParser(opts)
+	g.fail = p.Bool("fail", false)
+	return p.Err()
+}
+func (g *gate) Info() engine.Info      { return engine.Info{} }
+func (g *gate) Start(engine.Env) error { return nil }
+func (g *gate) Close() error {
+	g.closed.Store(true)
+	if g.fail {
+		return fmt.Errorf("gate refuses to close")
+	}
+	return nil
+}
+func (g *gate) Process(v *engine.Vector) {
+	if gateHeld != nil {
+		gateHeld <- struct{}{}
+		<-gateRelease
+	}
+}
+
+func init() { engine.Register("test-gate", func() engine.Block { return &gate{} }) }
+
+// holdWorker runs one vector through r's graph on another goroutine and
+// returns once the worker is inside a gate block, with the function that
+// lets it finish (and waits until it has).
+func holdWorker(t *testing.T, r *rig) (release func()) {
+	t.Helper()
+	gateHeld, gateRelease = make(chan struct{}), make(chan struct{})
+	if r.q.Deliver(testFrame(), 1) != 1 {
+		t.Fatal("the queue took no frame")
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.w.RunOnce()
+	}()
+	select {
+	case <-gateHeld:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the worker never reached the gate")
+	}
+	return func() {
+		close(gateRelease)
+		<-done
+		gateHeld, gateRelease = nil, nil
+	}
+}
+
+// instance returns block name's live instance as a gate.
+func instance(t *testing.T, e *engine.Engine, name string) *gate {
+	t.Helper()
+	b, err := e.Instance(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.(*gate)
+}
+
+// TestPublishDefersClose keeps a worker inside the old instance of a block
+// while Publish replaces it: Publish returns at once, the old instance stays
+// open while the worker can still be in it, and the first Publish after the
+// worker moved on closes it.
+func TestPublishDefersClose(t *testing.T) {
+	r := newRig(t, 64)
+	if err := r.e.Exec("add g test-gate", "hook g"); err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce() // first refill
+	old := instance(t, r.e, "g")
+	release := holdWorker(t, r)
+	published := make(chan error, 1)
+	go func() { published <- r.e.Publish(verbs(t, "add g1 test-gate", "replace-drop g g1")...) }()
+	select {
+	case err := <-published:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		release()
+		t.Fatal("Publish waited for the worker")
+	}
+	if err := r.e.Publish(verbs(t, "add x dummy")...); err != nil {
+		t.Fatal(err)
+	}
+	if old.closed.Load() {
+		t.Fatal("the old instance was closed while the worker could still be inside it")
+	}
+	release() // the worker finishes the vector and parks
+	if old.closed.Load() {
+		t.Fatal("the old instance was closed before a Publish, Apply or Sync looked")
+	}
+	if err := r.e.Publish(verbs(t, "add y dummy")...); err != nil {
+		t.Fatal(err)
+	}
+	if !old.closed.Load() {
+		t.Fatal("Publish did not close the old instance after the worker left it")
+	}
+	if err := r.e.Sync(); err != nil {
+		t.Fatalf("Sync with nothing deferred: %v", err)
+	}
+}
+
+// TestSyncWaitsForWorkers keeps a worker inside a block that Publish
+// retired: Sync waits until the worker leaves, then closes the block and
+// returns the error its Close failed with.
+func TestSyncWaitsForWorkers(t *testing.T) {
+	r := newRig(t, 64)
+	if err := r.e.Exec("add g test-gate fail=1", "hook g"); err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce()
+	old := instance(t, r.e, "g")
+	release := holdWorker(t, r)
+	if err := r.e.Publish(verbs(t, "add g1 test-gate", "replace-drop g g1")...); err != nil {
+		release()
+		t.Fatal(err)
+	}
+	synced := make(chan error, 1)
+	go func() { synced <- r.e.Sync() }()
+	select {
+	case err := <-synced:
+		release()
+		t.Fatalf("Sync returned (%v) while the worker was inside the retired block", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	if old.closed.Load() {
+		release()
+		t.Fatal("the retired block was closed while the worker was inside it")
+	}
+	release()
+	select {
+	case err := <-synced:
+		if err == nil || !strings.Contains(err.Error(), "gate refuses to close") {
+			t.Fatalf("Sync: %v, want the retired block's close error", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Sync did not return after the worker left")
+	}
+	if !old.closed.Load() {
+		t.Fatal("Sync returned before closing the retired block")
+	}
+	if err := r.e.Sync(); err != nil {
+		t.Fatalf("a second Sync reported %v again", err)
+	}
+}
+
+// TestPublishBoundsPending keeps a worker in an old graph while Publish
+// runs: the first MaxPending transactions return at once, the next waits
+// for the worker instead of keeping yet another graph, and returns once the
+// worker left.
+func TestPublishBoundsPending(t *testing.T) {
+	r := newRig(t, 64)
+	if err := r.e.Exec("add g test-gate", "hook g"); err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce()
+	release := holdWorker(t, r)
+	for i := 0; i < engine.MaxPending; i++ {
+		// Each replace retires a block, so each leaves a retirement.
+		n := fmt.Sprintf("g%d", i)
+		if err := r.e.Publish(verbs(t, "add "+n+" test-gate", "replace g "+n)...); err != nil {
+			release()
+			t.Fatal(err)
+		}
+	}
+	published := make(chan error, 1)
+	go func() { published <- r.e.Publish(verbs(t, "add last test-gate", "replace g last")...) }()
+	select {
+	case err := <-published:
+		release()
+		t.Fatalf("Publish %d returned (%v) with the worker still in the first graph", engine.MaxPending+1, err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	release()
+	select {
+	case err := <-published:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Publish did not return after the worker left")
+	}
 }

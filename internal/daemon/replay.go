@@ -104,16 +104,28 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 // until p says stop, ctx ends or the server shuts down. A transaction that
 // ends after the next slot began still lets that slot run (late within its
 // period); slots that passed entirely are skipped and counted as late.
-// Transactions are logged at debug level, like a stream's.
+// Transactions are logged at debug level, like a stream's. Each is
+// published without waiting for the workers to leave the graph before it
+// (Runtime.publish); the replay waits once, at its end, so that the blocks
+// it retired are closed when it answers.
 func (s *Server) runReplay(ctx context.Context, p replayPlan) (res api.ReplayResult) {
 	start := time.Now()
 	defer func() { res.Elapsed = time.Since(start).Round(time.Microsecond).String() }()
+	defer func() {
+		if err := s.rt.sync(); err != nil {
+			s.log.Warn("replay: closing retired blocks", "err", err)
+			if res.Error == nil {
+				_, kind := classify(err)
+				res.Error = &api.Error{Kind: kind, Message: "replay: closing retired blocks: " + err.Error()}
+			}
+		}
+	}()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
 	for slot := 0; ; {
 		verbs := p.txns[res.Applied%len(p.txns)]
-		if err := s.rt.apply(verbs, slog.LevelDebug); err != nil {
+		if err := s.rt.publish(verbs, slog.LevelDebug); err != nil {
 			_, kind := classify(err)
 			res.Stopped = api.ReplayRefused
 			res.Error = &api.Error{Kind: kind, Message: fmt.Sprintf("replay: transaction %d (the %d. applied): %v",

@@ -385,6 +385,21 @@ func (r *Runtime) Apply(verbs []api.Verb) error { return r.apply(verbs, slog.Lev
 
 // apply is Apply logging the applied verbs at level.
 func (r *Runtime) apply(verbs []api.Verb, level slog.Level) error {
+	return r.run(r.eng.Apply, verbs, level)
+}
+
+// publish is apply without the wait for the grace period
+// (engine.Engine.Publish): for a replay, which calls sync when it ends.
+func (r *Runtime) publish(verbs []api.Verb, level slog.Level) error {
+	return r.run(r.eng.Publish, verbs, level)
+}
+
+// sync finishes what publish deferred (engine.Engine.Sync).
+func (r *Runtime) sync() error { return r.eng.Sync() }
+
+// run converts verbs and runs them through commit (the engine's Apply or
+// Publish) as one transaction, logging them at level.
+func (r *Runtime) run(commit func(...engine.Verb) error, verbs []api.Verb, level slog.Level) error {
 	evs := make([]engine.Verb, 0, len(verbs))
 	for i, v := range verbs {
 		ev, err := EngineVerb(v)
@@ -401,7 +416,7 @@ func (r *Runtime) apply(verbs []api.Verb, level slog.Level) error {
 	if r.closed {
 		return ErrClosed
 	}
-	if err := r.eng.Apply(evs...); err != nil {
+	if err := commit(evs...); err != nil {
 		return err
 	}
 	r.follow()

@@ -1,0 +1,4 @@
+package engine
+
+// MaxPending exposes maxPending to the external tests.
+const MaxPending = maxPending
