@@ -169,6 +169,12 @@ func BenchmarkPipeline(b *testing.B) {
 // transaction's own work plus the wait for the worker to leave the old
 // graph.
 func BenchmarkApplySwap(b *testing.B) {
+	b.Run("apply", func(b *testing.B) { benchSwap(b, (*engine.Engine).Apply) })
+	b.Run("publish", func(b *testing.B) { benchSwap(b, (*engine.Engine).Publish) })
+}
+
+// benchSwap is BenchmarkApplySwap with commit running each transaction.
+func benchSwap(b *testing.B, commit func(*engine.Engine, ...engine.Verb) error) {
 	r := newRig(b, 64)
 	chain(b, r.e, 3, "dummy")
 	stop := make(chan struct{})
@@ -187,11 +193,17 @@ func BenchmarkApplySwap(b *testing.B) {
 			r.w.RunOnce()
 		}
 	}()
-	var txn [2][]string
+	var txn [2][]engine.Verb
 	for gen := range txn {
 		for _, d := range []string{"d1", "d2"} {
 			nb := d + "-" + string("ab"[gen])
-			txn[gen] = append(txn[gen], "add "+nb+" dummy", "replace "+d+" "+nb)
+			for _, l := range []string{"add " + nb + " dummy", "replace " + d + " " + nb} {
+				v, err := engine.ParseVerb(l)
+				if err != nil {
+					b.Fatal(err)
+				}
+				txn[gen] = append(txn[gen], v)
+			}
 		}
 	}
 	// replace keeps the old name: d1 stays d1, so both transactions
@@ -199,7 +211,7 @@ func BenchmarkApplySwap(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		if err := r.e.Exec(txn[i%2]...); err != nil {
+		if err := commit(r.e, txn[i%2]...); err != nil {
 			b.Fatal(err)
 		}
 		i++

@@ -74,7 +74,7 @@ rows and the goals as JSON. Ctrl-C stops it and removes everything it made. Need
 	fl.IntVar(&f.genCPU, "gen-cpu", 0, "generator CPU")
 	fl.IntVar(&f.rxCPU, "rx-cpu", 1, "receiver and NAPI CPU")
 	fl.StringVar(&f.lanad, "lanad", "process", "what runs the lanad rows: process (the lanad daemon) or inprocess (the engine in this process, rows engine-N)")
-	fl.StringVar(&f.lanadBin, "lanad-bin", "", "lanad binary for --lanad=process (default: next to lanabench, built from the source tree, or on PATH); the swap row runs the lanactl next to it")
+	fl.StringVar(&f.lanadBin, "lanad-bin", "", "lanad binary for --lanad=process (default: next to lanabench, built from the source tree, or on PATH); the swap-ctl row runs the lanactl next to it")
 	fl.StringVar(&f.lanadPoll, "lanad-poll", "", "lanad's poll mode for --lanad=process: busy, wakeup (default) or adaptive")
 	return cmd
 }

@@ -87,8 +87,8 @@ func TestLabTiny(t *testing.T) {
 // TestLabLanadProcess runs lanad-3, lanad-swap and lanad-swap-ctl through
 // real lanad processes (built from this tree), and engine-3 in the lab's
 // process beside them, with tiny windows: each row must take frames with no
-// drop, the swap rows swap the graph (lanad replaying the changes, lanactl
-// batch sending them), the targets on these rows are checked, and nothing is left
+// drop, the swap rows swap the graph (lanad replaying the changes in half
+// of the swap row's phases, lanactl batch sending them), the targets on these rows are checked, and nothing is left
 // behind: no lanad process and no pace pin; a receiver's Close also fails
 // the row when lanad left an XDP program attached or did not exit cleanly
 // on SIGTERM.
@@ -117,12 +117,14 @@ func TestLabLanadProcess(t *testing.T) {
 			Drops     *uint64
 			Error     string
 			Note      string
-			Rounds    []int `json:"runs_round"`
+			Rounds    []int     `json:"runs_round"`
+			StillRuns []float64 `json:"still_runs_pps"`
 		}
 		Targets []struct {
 			Name   string
 			Met    bool
 			Rounds int
+			InRun  bool `json:"in_run"`
 		}
 	}
 	if err := json.Unmarshal(raw, &rep); err != nil {
@@ -142,18 +144,31 @@ func TestLabLanadProcess(t *testing.T) {
 		}
 	}
 	for _, c := range []struct {
-		row  int
-		want string
-	}{{1, "by lanad itself (lanactl replay)"}, {2, "each change sent by lanactl batch"}} {
-		// A 300ms window takes 30 swaps, give or take a late one.
+		row      int
+		want     string
+		min, max int
+	}{
+		// The swap row runs 600 ms and swaps in 4 phases of 75 ms: 8
+		// swaps in each (at 0, 10, ... 70 ms), give or take a late one.
+		{1, "by lanad itself (a replay), in 4 of the 8 phases", 26, 33},
+		// The swap-ctl row swaps over the whole 300ms window: 30 swaps.
+		{2, "each change sent by lanactl batch", 20, 32},
+	} {
 		n := rep.Rows[c.row].Note
 		var swaps int
 		if m := regexp.MustCompile(`\((\d+) swaps done`).FindStringSubmatch(n); m != nil {
 			swaps, _ = strconv.Atoi(m[1])
 		}
-		if !strings.Contains(n, c.want) || swaps < 20 || swaps > 32 {
-			t.Errorf("%s note %q: want %q and about 30 swaps done", rep.Rows[c.row].Name, n, c.want)
+		if !strings.Contains(n, c.want) || swaps < c.min || swaps > c.max {
+			t.Errorf("%s note %q: want %q and %d to %d swaps done", rep.Rows[c.row].Name, n, c.want, c.min, c.max)
 		}
+	}
+	// The swap row measured lanad-3 without swaps in its other phases.
+	if sr := rep.Rows[1].StillRuns; len(sr) != 1 || sr[0] < 1e4 {
+		t.Errorf("lanad-swap's still phases: %v, want one run's rate", sr)
+	}
+	if rep.Rows[2].StillRuns != nil {
+		t.Errorf("lanad-swap-ctl has still phases: %v", rep.Rows[2].StillRuns)
 	}
 	if n := rep.Rows[3].Note; !strings.Contains(n, "in the lab's process") || len(rep.Rows[3].Rounds) != 1 || rep.Rows[3].Rounds[0] != 1 {
 		t.Errorf("engine-3 beside the lanad rows: note %q, rounds %v; want the in-process engine in round 1", n, rep.Rows[3].Rounds)
@@ -165,6 +180,9 @@ func TestLabLanadProcess(t *testing.T) {
 		targets = append(targets, tg.Name)
 		if tg.Name == "lanad-3 drops 0" && (!tg.Met || tg.Rounds != 1) {
 			t.Errorf("target %+v: lanad-3 dropped nothing in its one run", tg)
+		}
+		if strings.HasPrefix(tg.Name, "lanad-swap") && (!tg.InRun || tg.Rounds != 1) {
+			t.Errorf("target %+v: want lanad-swap's one run against its own still phases", tg)
 		}
 	}
 	if strings.Join(targets, ", ") != "lanad-3 drops 0, lanad-swap >= 0.95x lanad-3" {

@@ -29,7 +29,8 @@ type LanadBackend interface {
 	// Note says how a row of blocks blocks is measured, for the table.
 	Note(blocks int) string
 	// Swapper returns the function that replaces r's graph every period
-	// until ctx ends (rxbench.Options.During); r came from Receiver.
+	// until ctx ends (rxbench.Options.During); r came from Receiver. The
+	// lab calls it once per swap phase of a run (SwapPhases).
 	Swapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error
 	// SwapNote says who makes the swap row's changes, for the table.
 	SwapNote() string
@@ -68,10 +69,17 @@ func (InProcess) Note(blocks int) string {
 func (InProcess) SwapNote() string { return "by a goroutine of the lab calling the engine" }
 
 // Swapper implements LanadBackend: every period it replaces each dummy of
-// the chain with a fresh one, one transaction (one graph swap) at a time.
+// the chain with a fresh one, one transaction (one graph swap) at a time,
+// published as lanad's replay publishes them (engine.Engine.Publish) and
+// synced when ctx ends.
 func (InProcess) Swapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error {
 	er := r.(*engineReceiver)
-	return func(ctx context.Context) error {
+	return func(ctx context.Context) (err error) {
+		defer func() {
+			if serr := er.Sync(); serr != nil && err == nil {
+				err = fmt.Errorf("sync swaps: %w", serr)
+			}
+		}()
 		return everyPeriod(ctx, every, func(gen int) error {
 			names, types := rxbench.Chain(er.blocks)
 			var verbs []string
@@ -81,7 +89,7 @@ func (InProcess) Swapper(r rxbench.Receiver, every time.Duration) func(ctx conte
 					verbs = append(verbs, "add "+nb+" dummy", "replace "+n+" "+nb)
 				}
 			}
-			if err := er.Exec(verbs...); err != nil {
+			if err := er.Publish(verbs...); err != nil {
 				return fmt.Errorf("swap %d: %w", gen, err)
 			}
 			er.swaps.Add(1)

@@ -18,7 +18,7 @@ const module = "github.com/lana-net/lana"
 var ErrNoLanad = errors.New("lanad not found next to lanabench, in a LANA source tree or on PATH: " +
 	"build it (go build ./cmd/lanad) or measure the engine in process (--lanad=inprocess)")
 
-// ErrNoLanactl: the swap row drives lanad with lanactl, and there is none.
+// ErrNoLanactl: the swap-ctl row drives lanad with lanactl, and there is none.
 var ErrNoLanactl = errors.New("lanactl not found next to lanad, next to lanabench or on PATH: build it (go build ./cmd/lanactl)")
 
 // LocateLanad finds the lanad and lanactl binaries for Process, in this
@@ -26,7 +26,7 @@ var ErrNoLanactl = errors.New("lanactl not found next to lanad, next to lanabenc
 // LANA source tree the current directory is in (`go run ./cmd/lanabench
 // lab` from a fresh clone; the build goes to a temporary directory that
 // cleanup removes, and progress to w), or on PATH. lanactl is "" when only
-// lanad is found (the swap row then reports ErrNoLanactl). cleanup is never
+// lanad is found (the swap-ctl row then reports ErrNoLanactl). cleanup is never
 // nil.
 func LocateLanad(w io.Writer) (lanad, lanactl string, cleanup func(), err error) {
 	cleanup = func() {}

@@ -38,13 +38,14 @@ import (
 // (control.cpus), which otherwise would take its turns on the generator's
 // CPU. The generator paces on the worker's count, which lanad publishes
 // through its bench.pace_dir pin; drops come from lanad's stats API. The
-// swap row has lanad replace the dummies itself (`lanactl replay`), the
-// swap-ctl row sends each replacement from `lanactl batch`, both started on
-// the receive CPU. Its rows are labelled "lanad-N".
+// swap row has lanad replace the dummies itself (a replay), the swap-ctl
+// row sends each replacement from `lanactl batch`, started on the receive
+// CPU. Its rows are labelled "lanad-N".
 type Process struct {
 	// Lanad is the lanad binary (see LocateLanad).
 	Lanad string
-	// Lanactl is the lanactl binary the swap rows use (see LocateLanactl).
+	// Lanactl is the lanactl binary the swap-ctl row uses (see
+	// LocateLanactl).
 	Lanactl string
 	// Poll is lanad's poll mode (default wakeup: on a CPU shared with the
 	// NAPI thread, sleeping in poll(2) measured best).
@@ -73,24 +74,20 @@ func (p Process) Note(blocks int) string {
 }
 
 // SwapNote implements LanadBackend.
-func (Process) SwapNote() string { return "by lanad itself (lanactl replay)" }
+func (Process) SwapNote() string { return "by lanad itself (a replay)" }
 
 // Swapper implements LanadBackend: every period one transaction replaces
 // each dummy with a fresh one (keeping state), as InProcess does in the
-// engine. lanad applies them itself: `lanactl replay`, started on the
-// receive CPU, hands it the two alternating transactions, the period and
-// the window's length, and reports the transactions applied, which are the
-// swaps counted. The row measures the data path while its graph changes
+// engine. lanad applies them itself: a replay (api.Replay) hands it the two
+// alternating transactions, the period and the phase's length, and reports
+// the transactions applied, which are the swaps counted. The request comes
+// from the lab's own client, once per phase; lanad's side of it runs on the
+// receive CPU. The row measures the data path while its graph changes
 // every period; what a client pays to send each change is the swap-ctl
 // row's (ClientSwapper).
 func (p Process) Swapper(r rxbench.Receiver, every time.Duration) func(ctx context.Context) error {
 	lr := r.(*lanadReceiver)
-	return func(ctx context.Context) error {
-		if p.Lanactl == "" {
-			return ErrNoLanactl
-		}
-		return lr.replay(ctx, p.Lanactl, every)
-	}
+	return func(ctx context.Context) error { return lr.replay(ctx, every) }
 }
 
 // ClientSwapper implements ClientSwapper: the same transactions, each sent
@@ -306,50 +303,37 @@ func (l *lanadReceiver) swapLines() [2]string {
 	return lines
 }
 
-// replay runs `lanactl replay` on the receive CPU with the swap lines,
-// every period until ctx's deadline (the window's end), and counts the
-// transactions it reports applied. lanactl ends on its own at the deadline;
-// if it has not shortly after (ctx cancelled early, lanad gone), it is
-// interrupted, which ends the replay in lanad too.
-func (l *lanadReceiver) replay(ctx context.Context, lanactl string, every time.Duration) error {
+// replay has lanad apply the swap transactions every period until ctx's
+// deadline (the phase's end) and counts the transactions it applied.
+func (l *lanadReceiver) replay(ctx context.Context, every time.Duration) error {
 	deadline, ok := ctx.Deadline()
 	if !ok {
-		return errors.New("swap replay: the window has no end")
+		return errors.New("swap replay: the phase has no end")
 	}
-	cmd := exec.Command(lanactl, "--socket", l.sock(), "--json", "replay",
-		"--every", every.String(), "--for", time.Until(deadline).String())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	lines := l.swapLines()
-	cmd.Stdin = strings.NewReader(lines[0] + lines[1])
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := startOn(cmd, l.cpu); err != nil {
-		return fmt.Errorf("start lanactl replay: %w", err)
+	lasts := time.Until(deadline).Truncate(time.Millisecond)
+	if lasts < every {
+		return nil // too short for a swap
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var werr error
-	select {
-	case werr = <-done:
-	case <-ctx.Done():
-		grace := time.NewTimer(time.Until(deadline) + time.Second)
-		select {
-		case werr = <-done:
-		case <-grace.C:
-			cmd.Process.Signal(syscall.SIGINT)
-			werr = <-done
+	var txns []api.Transaction
+	for _, line := range l.swapLines() {
+		var t api.Transaction
+		for _, v := range strings.Split(strings.TrimSpace(line), "; ") {
+			w := strings.Fields(v)
+			t.Verbs = append(t.Verbs, api.Verb{Op: w[0], Args: w[1:]})
 		}
-		grace.Stop()
+		txns = append(txns, t)
 	}
-	var res api.ReplayResult
-	if jerr := json.Unmarshal(out.Bytes(), &res); jerr == nil {
-		l.swaps.Add(int64(res.Applied))
+	// The request outlives ctx by its answer's way back: lanad ends the
+	// replay itself at lasts.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lasts+5*time.Second)
+	defer cancel()
+	res, err := l.cl.Replay(rctx, api.Replay{Transactions: txns, Every: every.String(), For: lasts.String()})
+	l.swaps.Add(int64(res.Applied))
+	if err != nil {
+		return fmt.Errorf("replay: %w", err)
 	}
-	if werr != nil {
-		return fmt.Errorf("lanactl replay: %v: %s", werr, strings.TrimSpace(errOut.String()))
-	}
-	if res.Stopped != api.ReplayFor {
-		return fmt.Errorf("lanactl replay stopped early (%q) after %d swaps: %s", res.Stopped, res.Applied, out.String())
+	if res.Stopped != api.ReplayFor || res.Error != nil {
+		return fmt.Errorf("replay stopped early (%q) after %d swaps: %v", res.Stopped, res.Applied, res.Error)
 	}
 	return nil
 }

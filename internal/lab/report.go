@@ -33,6 +33,10 @@ const (
 type Sample struct {
 	// PPS is the rate the receiver took in the measured window.
 	PPS float64
+	// StillPPS is, for a row whose runs alternate phases with and without
+	// a change (the swap row: rxbench.Options.Phases), the rate without;
+	// PPS is then the rate with. 0 otherwise.
+	StillPPS float64
 	// Drops are the frames lost in the window: the receiver's drop counters
 	// for receiver rows, the sending veth's refusals for generator rows.
 	Drops uint64
@@ -59,6 +63,11 @@ type Row struct {
 	// out, so a row's runs pair with another's by round, not by position.
 	Runs   []float64 `json:"runs_pps"`
 	Rounds []int     `json:"runs_round"`
+	// StillRuns are, for a row whose runs alternate phases (Sample.StillPPS),
+	// the runs' rates in the phases without the change, in Runs' order, and
+	// StillMedian their median: the row's own base, measured alongside.
+	StillRuns   []float64 `json:"still_runs_pps,omitempty"`
+	StillMedian float64   `json:"still_pps_median,omitempty"`
 	// Note says how the row was measured, when that is not obvious.
 	Note string `json:"note,omitempty"`
 	// Error is why the row has no (or fewer) runs, if it failed.
@@ -76,15 +85,45 @@ func Summarize(name string, kind Kind, samples []Sample) Row {
 		r.Runs = append(r.Runs, s.PPS)
 		r.Rounds = append(r.Rounds, round)
 		r.Drops += s.Drops
+		if s.StillPPS > 0 {
+			r.StillRuns = append(r.StillRuns, s.StillPPS)
+		}
 	}
 	if len(r.Runs) == 0 {
 		return r
 	}
-	sorted := append([]float64(nil), r.Runs...)
-	sort.Float64s(sorted)
-	r.PPSMin, r.PPSMax = sorted[0], sorted[len(sorted)-1]
-	r.PPSMedian = sorted[(len(sorted)-1)/2]
+	if len(r.StillRuns) != len(r.Runs) {
+		r.StillRuns = nil // all runs phased, or none
+	}
+	r.PPSMedian, r.PPSMin, r.PPSMax = median(r.Runs)
+	if r.StillRuns != nil {
+		r.StillMedian, _, _ = median(r.StillRuns)
+	}
 	return r
+}
+
+// median returns the median (the lower middle of an even count), minimum
+// and maximum of vs, which must not be empty.
+func median(vs []float64) (med, lo, hi float64) {
+	sorted := append([]float64(nil), vs...)
+	sort.Float64s(sorted)
+	return sorted[(len(sorted)-1)/2], sorted[0], sorted[len(sorted)-1]
+}
+
+// StillRatios returns, for a row whose runs alternate phases, each run's
+// rate with the change over its rate without (Row.StillRuns), in run order;
+// nil for other rows.
+func StillRatios(r Row) []float64 {
+	if len(r.StillRuns) != len(r.Runs) {
+		return nil
+	}
+	out := make([]float64, 0, len(r.Runs))
+	for i, pps := range r.Runs {
+		if d := r.StillRuns[i]; d > 0 {
+			out = append(out, pps/d)
+		}
+	}
+	return out
 }
 
 // Report is a lab run's result.
@@ -154,8 +193,8 @@ func PairedRatio(a, b Row) (ratio float64, ok bool) {
 	if len(rs) == 0 {
 		return 0, false
 	}
-	sort.Float64s(rs)
-	return rs[(len(rs)-1)/2], true
+	ratio, _, _ = median(rs)
+	return ratio, true
 }
 
 // ratio formats PairedRatio(a, b) ("1.23x"), or "-" when b is missing or

@@ -195,6 +195,48 @@ func TestCheckTargets(t *testing.T) {
 	}
 }
 
+// TestCheckTargetsInRun checks the swap target on a row whose runs
+// alternate phases: each run is compared with its own still phases, not
+// with the lanad-3 row, and a row without phases falls back to lanad-3's
+// rounds.
+func TestCheckTargetsInRun(t *testing.T) {
+	swap := Summarize("lanad-swap", Receiver, []Sample{
+		{PPS: 2.0, StillPPS: 2.05, Round: 1}, // 0.976
+		{PPS: 3.0, StillPPS: 3.3, Round: 2},  // 0.909
+		{PPS: 4.0, StillPPS: 4.1, Round: 3},  // 0.976
+	})
+	if swap.StillMedian != 3.3 || len(swap.StillRuns) != 3 {
+		t.Fatalf("still phases not summarised: %+v", swap)
+	}
+	// lanad-3's own rows are far faster: against them, the target fails.
+	three := Summarize("lanad-3", Receiver, []Sample{{PPS: 5, Round: 1}, {PPS: 5, Round: 2}, {PPS: 5, Round: 3}})
+	rep := &Report{Rows: []Row{three, swap}}
+	var got *TargetResult
+	for _, r := range CheckTargets(rep, Targets("lanad")) {
+		if r.Name == "lanad-swap >= 0.95x lanad-3" {
+			got = &r
+		}
+	}
+	if got == nil || !got.InRun || !got.Met || got.RoundsMet != 2 || got.Rounds != 3 || got.Got < 0.975 || got.Got > 0.976 {
+		t.Fatalf("in-run target: %+v, want met in 2 of 3 runs at 0.976x against the still phases", got)
+	}
+	if s := got.got(); !strings.Contains(s, "met in 2 of 3 runs (each against its phases without swaps)") {
+		t.Errorf("in-run target reads %q", s)
+	}
+	// Without still phases (a report of an older lab), lanad-3's rounds.
+	rep.Rows[1] = Summarize("lanad-swap", Receiver, []Sample{{PPS: 2, Round: 1}, {PPS: 3, Round: 2}, {PPS: 4, Round: 3}})
+	for _, r := range CheckTargets(rep, Targets("lanad")) {
+		if r.Name == "lanad-swap >= 0.95x lanad-3" && (r.InRun || r.Met || r.Got != 0.6) {
+			t.Errorf("fallback to lanad-3's rounds: %+v, want 0.6x, not met", r)
+		}
+	}
+	// Some runs with phases and some without: no in-run ratios.
+	mixed := Summarize("x", Receiver, []Sample{{PPS: 2, StillPPS: 2}, {PPS: 3}})
+	if mixed.StillRuns != nil || StillRatios(mixed) != nil {
+		t.Errorf("mixed runs kept still phases: %+v", mixed)
+	}
+}
+
 func TestWriteJSON(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lab.json")
 	if err := fakeReport().WriteJSON(path); err != nil {

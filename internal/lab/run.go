@@ -39,6 +39,11 @@ const (
 const (
 	SwapBlocks = 3
 	SwapEvery  = 10 * time.Millisecond
+	// SwapPhases split each run of the swap row: the graph is swapped in
+	// half of them and left alone in the others (rxbench.Options.Phases),
+	// so the row's target compares the receiver with and without swaps in
+	// the same process and the same seconds.
+	SwapPhases = 8
 )
 
 // DefaultRows returns the rows of a default run, receivers first, with the
@@ -304,8 +309,10 @@ func (cfg *Config) summarize(r row, st *rowState) Row {
 		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v, each change sent by lanactl batch on the receive CPU (%d swaps done in %d run(s))",
 			r.backend.Label(), SwapBlocks, SwapEvery, st.swaps, len(st.samples)+len(st.errs))
 	case r.swap:
-		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v %s (%d swaps done in %d run(s))",
-			r.backend.Label(), SwapBlocks, SwapEvery, r.backend.SwapNote(), st.swaps, len(st.samples)+len(st.errs))
+		out.Note = fmt.Sprintf("%s-%d with every dummy replaced every %v %s, in %d of the %d phases of each run, which lasts twice the window (%d swaps done in %d run(s)); "+
+			"the other phases, the same receiver left alone, took %s Mpps (median)",
+			r.backend.Label(), SwapBlocks, SwapEvery, r.backend.SwapNote(), SwapPhases/2, SwapPhases, st.swaps,
+			len(st.samples)+len(st.errs), mpps(out.StillMedian))
 	case r.blocks > 0:
 		out.Note = r.backend.Note(r.blocks)
 	}
@@ -338,7 +345,10 @@ func (cfg *Config) receiverRun(ctx context.Context, r row, run int, st *rowState
 	case r.client:
 		opts.During = r.backend.(ClientSwapper).ClientSwapper(inner, SwapEvery)
 	case r.swap:
+		// Half the window swaps, half does not: twice the window gives
+		// each half a whole one.
 		opts.During = r.backend.Swapper(inner, SwapEvery)
+		opts.Phases, opts.Window = SwapPhases, 2*cfg.Window
 	}
 	stopLive := cfg.live(r.name, run, rcv.count)
 	var res rxbench.Result
@@ -353,7 +363,7 @@ func (cfg *Config) receiverRun(ctx context.Context, r row, run int, st *rowState
 	if err != nil {
 		return Sample{}, err
 	}
-	return Sample{PPS: res.PPS, Drops: res.Drops.Total()}, nil
+	return Sample{PPS: res.PPS, StillPPS: res.StillPPS, Drops: res.Drops.Total()}, nil
 }
 
 // watched lets the progress goroutine read a receiver's count only between

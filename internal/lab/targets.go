@@ -8,6 +8,11 @@ import "fmt"
 type Target struct {
 	Row, Base string
 	Want      float64
+	// InRun compares Row with itself: each run's rate with its change over
+	// its rate in the phases without (StillRatios), which measure Base's
+	// receiver in the same process and seconds. A Row without such phases
+	// falls back to Base's row, paired by round.
+	InRun bool
 }
 
 // Targets returns the lab's goals with the lanad rows under label ("lanad"
@@ -17,7 +22,9 @@ type Target struct {
 //     paper's claim, LANA at least as fast as the kernel's stack and as a
 //     plain Go AF_XDP receiver;
 //   - <label>-swap at 95% of <label>-3 or more: reconfiguring every 10ms
-//     costs the data path little.
+//     costs the data path little. Measured inside each swap run, against
+//     its phases without swaps (the same lanad-3 receiver): between two
+//     processes, this machine's rates differ by far more than 5%.
 func Targets(label string) []Target {
 	three, swap := label+"-3", label+"-swap"
 	return []Target{
@@ -26,7 +33,7 @@ func Targets(label string) []Target {
 		{Row: three, Base: StackRow, Want: 1},
 		{Row: three, Base: AsavieRow, Want: 1},
 		{Row: three},
-		{Row: swap, Base: three, Want: 0.95},
+		{Row: swap, Base: three, Want: 0.95, InRun: true},
 	}
 }
 
@@ -46,16 +53,23 @@ type TargetResult struct {
 	// all runs for a drops target.
 	Got float64 `json:"got"`
 	// Rounds is how many rounds both rows ran in (for drops: the row's
-	// runs), and RoundsMet how many of those met the target on their own.
+	// runs; for an in-run target: the runs), and RoundsMet how many of
+	// those met the target on their own.
 	Rounds    int  `json:"rounds"`
 	RoundsMet int  `json:"rounds_met"`
 	Met       bool `json:"met"`
-	drops     bool
+	// InRun says the ratio is each run's against its own still phases
+	// (Target.InRun), not against the base row.
+	InRun bool `json:"in_run,omitempty"`
+	drops bool
 }
 
 func (t TargetResult) got() string {
-	if t.drops {
+	switch {
+	case t.drops:
 		return fmt.Sprintf("%.0f dropped in %d run(s)", t.Got, t.Rounds)
+	case t.InRun:
+		return fmt.Sprintf("%.2fx, met in %d of %d runs (each against its phases without swaps)", t.Got, t.RoundsMet, t.Rounds)
 	}
 	return fmt.Sprintf("%.2fx, met in %d of %d rounds", t.Got, t.RoundsMet, t.Rounds)
 }
@@ -79,15 +93,22 @@ func CheckTargets(rep *Report, targets []Target) []TargetResult {
 			out = append(out, res)
 			continue
 		}
-		base, ok := rep.Row(t.Base)
-		if !ok {
-			continue
+		var ratios []float64
+		if t.InRun {
+			ratios = StillRatios(row)
+			res.InRun = len(ratios) > 0
 		}
-		ratios := RoundRatios(row, base)
+		if len(ratios) == 0 {
+			base, ok := rep.Row(t.Base)
+			if !ok {
+				continue
+			}
+			ratios = RoundRatios(row, base)
+		}
 		if len(ratios) == 0 {
 			continue
 		}
-		res.Got, _ = PairedRatio(row, base)
+		res.Got, _, _ = median(ratios)
 		res.Rounds = len(ratios)
 		for _, r := range ratios {
 			if r >= t.Want {

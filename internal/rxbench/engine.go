@@ -120,6 +120,25 @@ func ChainVerbs(n int, counter bool) []string {
 // swap), from any goroutine.
 func (e *Engine) Exec(verbs ...string) error { return e.eng.Exec(verbs...) }
 
+// Publish parses verbs and publishes them as one transaction without
+// waiting for the grace period (engine.Engine.Publish); Sync ends what
+// Publish deferred.
+func (e *Engine) Publish(verbs ...string) error {
+	vs := make([]engine.Verb, len(verbs))
+	for i, l := range verbs {
+		v, err := engine.ParseVerb(l)
+		if err != nil {
+			return err
+		}
+		vs[i] = v
+	}
+	return e.eng.Publish(vs...)
+}
+
+// Sync waits for the grace period of every Publish and closes the blocks
+// they retired (engine.Engine.Sync).
+func (e *Engine) Sync() error { return e.eng.Sync() }
+
 // Loop implements Receiver: the engine's worker runs on the calling
 // (pinned, locked) thread until stop is closed.
 func (e *Engine) Loop(stop <-chan struct{}) error {

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/bits"
 	"os"
 	"runtime"
 	"sort"
@@ -91,6 +92,16 @@ type Options struct {
 	// and must return when ctx ends (for example, reconfigure a graph);
 	// ctx's deadline is the window's end.
 	During func(ctx context.Context) error
+	// Phases, when During is set and Phases is 2 or more, splits the window
+	// into that many equal phases and runs During in half of them, each
+	// time with ctx's deadline at the phase's end. The phases follow the
+	// Thue-Morse sequence (still, During, During, still, During, still,
+	// still, During, ...): over 4 or 8 phases both halves sit, on average,
+	// at the same place in the window, so a drift of the machine during the
+	// window weighs on both alike. Result.PPS is then the rate over the
+	// During phases and Result.StillPPS over the still ones: one receiver,
+	// one run, with and without During.
+	Phases int
 }
 
 func (o *Options) defaults() {
@@ -125,6 +136,9 @@ type Result struct {
 	TotalDrops    Drops  `json:"total_drops"`
 	// Drops happened in the window.
 	Drops Drops `json:"drops"`
+	// StillPPS is the rate over the phases without During
+	// (Options.Phases); 0 when the window was not split.
+	StillPPS float64 `json:"still_pps,omitempty"`
 	// Window is the measured time.
 	Window time.Duration `json:"window_ns"`
 	// RxCPUNsPerPacket is the receive CPU's busy time (receiver thread and
@@ -224,7 +238,7 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 		return res, fmt.Errorf("%s: receive loop ended during warm-up: %w", r.Name(), err)
 	}
 
-	var during sync.WaitGroup
+	var duringGo sync.WaitGroup
 	duringErr := make(chan error, 1)
 	threads := append([]int{tid}, napi...)
 	c0, d0, cpu0, err := snapshot(r, threads)
@@ -234,25 +248,32 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 	t0 := time.Now()
 	duringCtx, stopDuring := context.WithDeadline(ctx, t0.Add(opts.Window))
 	defer stopDuring()
-	if opts.During != nil {
-		during.Add(1)
+	phased := opts.During != nil && opts.Phases >= 2
+	if opts.During != nil && !phased {
+		duringGo.Add(1)
 		go func() {
-			defer during.Done()
-			if err := opts.During(duringCtx); err != nil && !errors.Is(err, context.Canceled) &&
-				!errors.Is(err, context.DeadlineExceeded) {
+			defer duringGo.Done()
+			if err := opts.During(duringCtx); ignoreEnd(err) != nil {
 				duringErr <- err
 			}
 		}()
 	}
-	select {
-	case <-time.After(opts.Window):
-	case <-ctx.Done():
-		return res, ctx.Err()
+	var during, still float64
+	if phased {
+		if during, still, err = runPhases(ctx, r, t0, c0, opts); err != nil {
+			return res, err
+		}
+	} else {
+		select {
+		case <-time.After(opts.Window):
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
 	}
 	c1, d1, cpu1, err := snapshot(r, threads)
 	window := time.Since(t0)
 	stopDuring()
-	during.Wait()
+	duringGo.Wait()
 	stopGen()
 	genWaited = true
 	if gerr := <-genDone; gerr != nil && !errors.Is(gerr, context.Canceled) {
@@ -274,6 +295,9 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 	res.Drops = d1.sub(d0)
 	res.Window = window
 	res.PPS = float64(res.Received) / window.Seconds()
+	if phased {
+		res.PPS, res.StillPPS = during, still
+	}
 	if res.Received > 0 {
 		var busy, loop uint64
 		for i := range threads {
@@ -284,6 +308,54 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 		res.LoopNsPerPacket = float64(loop) / float64(res.Received)
 	}
 	return res, nil
+}
+
+// ignoreEnd returns err unless it only says that ctx ended.
+func ignoreEnd(err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil
+	}
+	return err
+}
+
+// runPhases runs the window split into opts.Phases phases (Options.Phases),
+// from t0, when r had consumed c0, and returns the rates over the During
+// phases and over the still ones. Each rate is frames over the phases' own
+// measured times, so a During that overruns its phase's end only shortens
+// the next phase.
+func runPhases(ctx context.Context, r Receiver, t0 time.Time, c0 uint64, opts Options) (during, still float64, err error) {
+	var frames [2]uint64
+	var took [2]time.Duration
+	c, at := c0, t0
+	for i := range opts.Phases {
+		end := t0.Add(opts.Window * time.Duration(i+1) / time.Duration(opts.Phases))
+		busy := bits.OnesCount(uint(i))%2 == 1 // Thue-Morse
+		if busy {
+			pctx, cancel := context.WithDeadline(ctx, end)
+			err := opts.During(pctx)
+			cancel()
+			if err = ignoreEnd(err); err != nil {
+				return 0, 0, fmt.Errorf("during phase %d: %w", i+1, err)
+			}
+		}
+		select {
+		case <-time.After(time.Until(end)):
+		case <-ctx.Done():
+			return 0, 0, ctx.Err()
+		}
+		n, err := r.Consumed()
+		if err != nil {
+			return 0, 0, err
+		}
+		now, k := time.Now(), 0
+		if busy {
+			k = 1
+		}
+		frames[k] += n - c
+		took[k] += now.Sub(at)
+		c, at = n, now
+	}
+	return float64(frames[1]) / took[1].Seconds(), float64(frames[0]) / took[0].Seconds(), nil
 }
 
 // settle waits until the receiver has accounted for every frame sent

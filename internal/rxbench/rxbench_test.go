@@ -2,6 +2,7 @@ package rxbench
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -80,6 +81,49 @@ func TestReceiversPaced(t *testing.T) {
 					res.TotalReceived, res.TotalDrops.Total(), got)
 			}
 		})
+	}
+}
+
+// TestRunPhases splits a window into four phases around a During that only
+// records its calls: During runs in phases 2 and 3 (Thue-Morse: still,
+// During, During, still), each time until its phase's end, and both halves
+// report the rate of frames that really flowed.
+func TestRunPhases(t *testing.T) {
+	p := testbed.New(t, testbed.Options{})
+	const window = 800 * time.Millisecond
+	var calls []time.Duration // each call's deadline, from the first call
+	var first time.Time
+	during := func(ctx context.Context) error {
+		d, ok := ctx.Deadline()
+		if !ok {
+			return errors.New("no deadline")
+		}
+		if first.IsZero() {
+			first = time.Now()
+		}
+		calls = append(calls, d.Sub(first))
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	res, err := Run(context.Background(), p, &XSK{}, Options{Warmup: 100 * time.Millisecond, Window: window,
+		During: during, Phases: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("during phases %.0f pps, still phases %.0f pps, deadlines %v", res.PPS, res.StillPPS, calls)
+	// Called for phase 2 (ending 400 ms into the window, about 200 ms
+	// after the call) and phase 3 (ending 200 ms later).
+	if len(calls) != 2 || calls[0] < 150*time.Millisecond || calls[0] > 210*time.Millisecond ||
+		calls[1]-calls[0] < 190*time.Millisecond || calls[1]-calls[0] > 210*time.Millisecond {
+		t.Errorf("During's deadlines %v: want two, at the ends of phases 2 and 3", calls)
+	}
+	if min := float64(minReceived(&XSK{})) / window.Seconds(); res.PPS < min || res.StillPPS < min {
+		t.Errorf("rates %.0f pps during, %.0f still: want both above %.0f", res.PPS, res.StillPPS, min)
+	}
+	// Nothing slows either half: a receiver that does nothing different
+	// in them takes frames at about the same rate.
+	if r := res.PPS / res.StillPPS; r < 0.5 || r > 2 {
+		t.Errorf("during/still = %.2f for a During that does nothing", r)
 	}
 }
 
