@@ -164,7 +164,8 @@ func (e *Engine) Exec(lines ...string) error {
 // is published to the workers, or none has any effect and the error names
 // the failing verb. Apply returns once every worker has left the previous
 // graph and the blocks that left the stack are closed (those of earlier
-// Publish calls too); it never makes a worker wait.
+// Publish calls too, whose close errors stay for Sync); it never makes a
+// worker wait.
 func (e *Engine) Apply(verbs ...Verb) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -172,8 +173,10 @@ func (e *Engine) Apply(verbs ...Verb) error {
 		return err
 	}
 	e.quiesce(e.gen)
-	own := e.reap(e.gen)
-	return errors.Join(e.closeErrs(own)...)
+	// Earlier Publish calls' retirements end here too; their errors stay
+	// for Sync, and Apply reports its own.
+	e.deferredErrs = append(e.deferredErrs, e.closeErrs(e.reap(e.gen-1))...)
+	return errors.Join(e.closeErrs(e.reap(e.gen))...)
 }
 
 // Publish runs verbs as one transaction, like Apply, but returns as soon as

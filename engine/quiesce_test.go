@@ -355,3 +355,31 @@ func TestPublishBoundsPending(t *testing.T) {
 		t.Fatal("Publish did not return after the worker left")
 	}
 }
+
+// TestApplyKeepsDeferredErrorsForSync publishes the retirement of a block
+// whose Close fails, then applies another transaction: Apply ends the
+// earlier grace period too, but reports only its own blocks' errors; the
+// deferred one waits for Sync.
+func TestApplyKeepsDeferredErrorsForSync(t *testing.T) {
+	r := newRig(t, 64)
+	if err := r.e.Exec("add g test-gate fail=1", "hook g"); err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce() // first refill
+	old := instance(t, r.e, "g")
+	release := holdWorker(t, r)
+	if err := r.e.Publish(verbs(t, "add g1 test-gate", "replace-drop g g1")...); err != nil {
+		release()
+		t.Fatal(err)
+	}
+	release()
+	if err := r.e.Apply(verbs(t, "add x dummy")...); err != nil {
+		t.Fatalf("Apply reported %v, an earlier Publish's close error", err)
+	}
+	if !old.closed.Load() {
+		t.Fatal("Apply did not close the block an earlier Publish retired")
+	}
+	if err := r.e.Sync(); err == nil || !strings.Contains(err.Error(), "gate refuses to close") {
+		t.Fatalf("Sync: %v, want the deferred close error", err)
+	}
+}
