@@ -117,7 +117,10 @@ func (r StreamReply) Err() error {
 // per change. Every transaction is checked before the first is applied; a
 // transaction refused on the way (the stack changed under it) ends the
 // replay, with what was applied staying applied. The replay also ends when
-// the client goes away or lanad shuts down.
+// the client goes away or lanad shuts down. lanad does not wait for its
+// workers to leave the old graph after each transaction; the blocks the
+// transactions retire are closed as the workers move on, and all of them by
+// the time the replay answers.
 type Replay struct {
 	// Transactions are applied in order, then again from the first.
 	Transactions []Transaction `json:"transactions"`
