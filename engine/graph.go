@@ -590,11 +590,14 @@ func splitWords(line string) ([]string, error) {
 	return words, nil
 }
 
+// verbArgs is each operation's argument count: n exactly, or at least -n
+// when negative (the rest are options).
+var verbArgs = map[string]int{"add": -2, "rm": 1, "set": -2, "bind": 2, "unbind": 2, "replace": 2,
+	"replace-drop": 2, "subscribe": 2, "unsubscribe": 2, "hook": 1, "unhook": 0}
+
 // Apply applies one verb. Ops are matched exactly (never by prefix).
 func (g *Graph) Apply(v Verb) error {
-	want := map[string]int{"add": -2, "rm": 1, "set": -2, "bind": 2, "unbind": 2, "replace": 2,
-		"replace-drop": 2, "subscribe": 2, "unsubscribe": 2, "hook": 1, "unhook": 0}
-	n, ok := want[v.Op]
+	n, ok := verbArgs[v.Op]
 	if !ok {
 		return fmt.Errorf("verb %q: unknown operation (add, rm, set, bind, unbind, replace, replace-drop, subscribe, unsubscribe, hook, unhook): %w", v.String(), ErrBadVerb)
 	}
