@@ -284,19 +284,32 @@ func (l *lanadReceiver) Drops() (rxbench.Drops, error) {
 		Other: x.RxDropped + x.RxInvalidDescs}, nil
 }
 
-// swapLines are the swap row's two transactions as lanactl batch lines:
-// each replaces every dummy with a fresh one keeping its state; the new
-// instance takes the old one's name, and the helper names alternate.
-func (l *lanadReceiver) swapLines() [2]string {
-	var lines [2]string
-	for gen := range lines {
-		var verbs []string
+// swapTxns are the swap row's two transactions: each replaces every dummy
+// with a fresh one keeping its state; the new instance takes the old one's
+// name, and the helper names alternate.
+func (l *lanadReceiver) swapTxns() [2]api.Transaction {
+	var txns [2]api.Transaction
+	for gen := range txns {
 		for _, b := range l.stack().Blocks {
 			if b.Type != "dummy" {
 				continue
 			}
 			nb := b.Name + "-" + string("ab"[gen])
-			verbs = append(verbs, "add "+nb+" dummy", "replace "+b.Name+" "+nb)
+			txns[gen].Verbs = append(txns[gen].Verbs,
+				api.Verb{Op: "add", Args: []string{nb, "dummy"}},
+				api.Verb{Op: "replace", Args: []string{b.Name, nb}})
+		}
+	}
+	return txns
+}
+
+// swapLines are swapTxns as lanactl batch lines.
+func (l *lanadReceiver) swapLines() [2]string {
+	var lines [2]string
+	for gen, t := range l.swapTxns() {
+		verbs := make([]string, len(t.Verbs))
+		for i, v := range t.Verbs {
+			verbs[i] = v.String()
 		}
 		lines[gen] = strings.Join(verbs, "; ") + "\n"
 	}
@@ -314,20 +327,12 @@ func (l *lanadReceiver) replay(ctx context.Context, every time.Duration) error {
 	if lasts < every {
 		return nil // too short for a swap
 	}
-	var txns []api.Transaction
-	for _, line := range l.swapLines() {
-		var t api.Transaction
-		for _, v := range strings.Split(strings.TrimSpace(line), "; ") {
-			w := strings.Fields(v)
-			t.Verbs = append(t.Verbs, api.Verb{Op: w[0], Args: w[1:]})
-		}
-		txns = append(txns, t)
-	}
+	txns := l.swapTxns()
 	// The request outlives ctx by its answer's way back: lanad ends the
 	// replay itself at lasts.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), lasts+5*time.Second)
 	defer cancel()
-	res, err := l.cl.Replay(rctx, api.Replay{Transactions: txns, Every: every.String(), For: lasts.String()})
+	res, err := l.cl.Replay(rctx, api.Replay{Transactions: txns[:], Every: every.String(), For: lasts.String()})
 	l.swaps.Add(int64(res.Applied))
 	if err != nil {
 		return fmt.Errorf("replay: %w", err)
