@@ -175,8 +175,8 @@ func (e *Engine) Apply(verbs ...Verb) error {
 	e.quiesce(e.gen)
 	// Earlier Publish calls' retirements end here too; their errors stay
 	// for Sync, and Apply reports its own.
-	e.deferredErrs = append(e.deferredErrs, e.closeErrs(e.reap(e.gen-1))...)
-	return errors.Join(e.closeErrs(e.reap(e.gen))...)
+	e.deferredErrs = append(e.deferredErrs, e.reap(e.gen-1)...)
+	return errors.Join(e.reap(e.gen)...)
 }
 
 // Publish runs verbs as one transaction, like Apply, but returns as soon as
@@ -201,7 +201,7 @@ func (e *Engine) Publish(verbs ...Verb) error {
 		e.quiesce(e.pending[len(e.pending)-maxPending].gen)
 		upTo = e.passed()
 	}
-	e.deferredErrs = append(e.deferredErrs, e.closeErrs(e.reap(upTo))...)
+	e.deferredErrs = append(e.deferredErrs, e.reap(upTo)...)
 	return nil
 }
 
@@ -218,7 +218,7 @@ func (e *Engine) Sync() error {
 	if len(e.pending) > 0 {
 		e.quiesce(e.gen)
 	}
-	errs := append(e.deferredErrs, e.closeErrs(e.reap(e.gen))...)
+	errs := append(e.deferredErrs, e.reap(e.gen)...)
 	e.deferredErrs = nil
 	return errors.Join(errs...)
 }
@@ -263,26 +263,29 @@ func (e *Engine) publish(verbs []Verb) error {
 	return nil
 }
 
-// reap finishes, in order, the pending retirements of generations up to
-// gen, which every worker must have reached: it delivers their events and
-// returns their blocks for closing. Caller holds e.mu.
-func (e *Engine) reap(gen uint64) []Block {
-	var blocks []Block
+// reap ends, in order, the pending retirements of generations up to gen,
+// which every worker must have reached: for each, it closes the blocks it
+// retired, then delivers its events, as Apply did for its own. It returns
+// what the closes failed with. Caller holds e.mu.
+func (e *Engine) reap(gen uint64) []error {
+	var errs []error
 	n := 0
 	for _, r := range e.pending {
 		if r.gen > gen {
 			break
 		}
 		n++
-		blocks = append(blocks, r.blocks...)
+		errs = append(errs, e.closeErrs(r.blocks)...)
 		if len(r.events) > 0 {
 			if ds := resolve(r.graph, r.events); e.bus.wanted(ds) {
 				e.bus.ch <- ds
 			}
 		}
 	}
-	e.pending = append(e.pending[:0], e.pending[n:]...)
-	return blocks
+	rest := copy(e.pending, e.pending[n:])
+	clear(e.pending[rest:]) // let the old graphs go
+	e.pending = e.pending[:rest]
+	return errs
 }
 
 // closeErrs closes blocks and returns what their Close calls failed with.
