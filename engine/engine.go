@@ -149,13 +149,9 @@ func (e *Engine) Close() error {
 
 // Exec parses lines as verbs and applies them as one transaction.
 func (e *Engine) Exec(lines ...string) error {
-	verbs := make([]Verb, 0, len(lines))
-	for _, l := range lines {
-		v, err := ParseVerb(l)
-		if err != nil {
-			return err
-		}
-		verbs = append(verbs, v)
+	verbs, err := ParseVerbs(lines...)
+	if err != nil {
+		return err
 	}
 	return e.Apply(verbs...)
 }

@@ -522,6 +522,20 @@ func (v Verb) String() string {
 	return b.String()
 }
 
+// ParseVerbs parses each line with ParseVerb; the error names the first
+// line that fails.
+func ParseVerbs(lines ...string) ([]Verb, error) {
+	verbs := make([]Verb, len(lines))
+	for i, l := range lines {
+		v, err := ParseVerb(l)
+		if err != nil {
+			return nil, err
+		}
+		verbs[i] = v
+	}
+	return verbs, nil
+}
+
 // ParseVerb parses a line such as "add e0 eth promisc=true" or "bind e0:ipv4 ip".
 // Words split at white space, except inside single or double quotes, which
 // group and are removed as a shell does: set f "filter=udp dst port 9" and

@@ -197,13 +197,11 @@ func benchSwap(b *testing.B, commit func(*engine.Engine, ...engine.Verb) error) 
 	for gen := range txn {
 		for _, d := range []string{"d1", "d2"} {
 			nb := d + "-" + string("ab"[gen])
-			for _, l := range []string{"add " + nb + " dummy", "replace " + d + " " + nb} {
-				v, err := engine.ParseVerb(l)
-				if err != nil {
-					b.Fatal(err)
-				}
-				txn[gen] = append(txn[gen], v)
+			vs, err := engine.ParseVerbs("add "+nb+" dummy", "replace "+d+" "+nb)
+			if err != nil {
+				b.Fatal(err)
 			}
+			txn[gen] = append(txn[gen], vs...)
 		}
 	}
 	// replace keeps the old name: d1 stays d1, so both transactions

@@ -148,13 +148,9 @@ func retireUnderLoad(t *testing.T, commit func(*engine.Engine, ...engine.Verb) e
 // verbs parses lines as verbs.
 func verbs(t *testing.T, lines ...string) []engine.Verb {
 	t.Helper()
-	vs := make([]engine.Verb, len(lines))
-	for i, l := range lines {
-		v, err := engine.ParseVerb(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		vs[i] = v
+	vs, err := engine.ParseVerbs(lines...)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return vs
 }
@@ -230,18 +226,25 @@ func instance(t *testing.T, e *engine.Engine, name string) *gate {
 	return b.(*gate)
 }
 
+// heldInGate builds a rig whose stack is one gate block g (with opts, e.g.
+// "fail=1"), and returns it with g's instance once a worker is inside it,
+// and the function that lets the worker go (holdWorker).
+func heldInGate(t *testing.T, opts string) (r *rig, g *gate, release func()) {
+	t.Helper()
+	r = newRig(t, 64)
+	if err := r.e.Exec(strings.TrimSpace("add g test-gate "+opts), "hook g"); err != nil {
+		t.Fatal(err)
+	}
+	r.w.RunOnce() // first refill
+	return r, instance(t, r.e, "g"), holdWorker(t, r)
+}
+
 // TestPublishDefersClose keeps a worker inside the old instance of a block
 // while Publish replaces it: Publish returns at once, the old instance stays
 // open while the worker can still be in it, and the first Publish after the
 // worker moved on closes it.
 func TestPublishDefersClose(t *testing.T) {
-	r := newRig(t, 64)
-	if err := r.e.Exec("add g test-gate", "hook g"); err != nil {
-		t.Fatal(err)
-	}
-	r.w.RunOnce() // first refill
-	old := instance(t, r.e, "g")
-	release := holdWorker(t, r)
+	r, old, release := heldInGate(t, "")
 	published := make(chan error, 1)
 	go func() { published <- r.e.Publish(verbs(t, "add g1 test-gate", "replace-drop g g1")...) }()
 	select {
@@ -278,13 +281,7 @@ func TestPublishDefersClose(t *testing.T) {
 // retired: Sync waits until the worker leaves, then closes the block and
 // returns the error its Close failed with.
 func TestSyncWaitsForWorkers(t *testing.T) {
-	r := newRig(t, 64)
-	if err := r.e.Exec("add g test-gate fail=1", "hook g"); err != nil {
-		t.Fatal(err)
-	}
-	r.w.RunOnce()
-	old := instance(t, r.e, "g")
-	release := holdWorker(t, r)
+	r, old, release := heldInGate(t, "fail=1")
 	if err := r.e.Publish(verbs(t, "add g1 test-gate", "replace-drop g g1")...); err != nil {
 		release()
 		t.Fatal(err)
@@ -323,12 +320,7 @@ func TestSyncWaitsForWorkers(t *testing.T) {
 // for the worker instead of keeping yet another graph, and returns once the
 // worker left.
 func TestPublishBoundsPending(t *testing.T) {
-	r := newRig(t, 64)
-	if err := r.e.Exec("add g test-gate", "hook g"); err != nil {
-		t.Fatal(err)
-	}
-	r.w.RunOnce()
-	release := holdWorker(t, r)
+	r, _, release := heldInGate(t, "")
 	for i := 0; i < engine.MaxPending; i++ {
 		// Each replace retires a block, so each leaves a retirement.
 		n := fmt.Sprintf("g%d", i)
@@ -361,13 +353,7 @@ func TestPublishBoundsPending(t *testing.T) {
 // earlier grace period too, but reports only its own blocks' errors; the
 // deferred one waits for Sync.
 func TestApplyKeepsDeferredErrorsForSync(t *testing.T) {
-	r := newRig(t, 64)
-	if err := r.e.Exec("add g test-gate fail=1", "hook g"); err != nil {
-		t.Fatal(err)
-	}
-	r.w.RunOnce() // first refill
-	old := instance(t, r.e, "g")
-	release := holdWorker(t, r)
+	r, old, release := heldInGate(t, "fail=1")
 	if err := r.e.Publish(verbs(t, "add g1 test-gate", "replace-drop g g1")...); err != nil {
 		release()
 		t.Fatal(err)

@@ -124,13 +124,9 @@ func (e *Engine) Exec(verbs ...string) error { return e.eng.Exec(verbs...) }
 // waiting for the grace period (engine.Engine.Publish); Sync ends what
 // Publish deferred.
 func (e *Engine) Publish(verbs ...string) error {
-	vs := make([]engine.Verb, len(verbs))
-	for i, l := range verbs {
-		v, err := engine.ParseVerb(l)
-		if err != nil {
-			return err
-		}
-		vs[i] = v
+	vs, err := engine.ParseVerbs(verbs...)
+	if err != nil {
+		return err
 	}
 	return e.eng.Publish(vs...)
 }

@@ -238,7 +238,7 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 		return res, fmt.Errorf("%s: receive loop ended during warm-up: %w", r.Name(), err)
 	}
 
-	var duringGo sync.WaitGroup
+	var during sync.WaitGroup
 	duringErr := make(chan error, 1)
 	threads := append([]int{tid}, napi...)
 	c0, d0, cpu0, err := snapshot(r, threads)
@@ -250,17 +250,17 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 	defer stopDuring()
 	phased := opts.During != nil && opts.Phases >= 2
 	if opts.During != nil && !phased {
-		duringGo.Add(1)
+		during.Add(1)
 		go func() {
-			defer duringGo.Done()
+			defer during.Done()
 			if err := opts.During(duringCtx); ignoreEnd(err) != nil {
 				duringErr <- err
 			}
 		}()
 	}
-	var during, still float64
+	var withPPS, stillPPS float64
 	if phased {
-		if during, still, err = runPhases(ctx, r, t0, c0, opts); err != nil {
+		if withPPS, stillPPS, err = runPhases(ctx, r, t0, c0, opts); err != nil {
 			return res, err
 		}
 	} else {
@@ -273,7 +273,7 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 	c1, d1, cpu1, err := snapshot(r, threads)
 	window := time.Since(t0)
 	stopDuring()
-	duringGo.Wait()
+	during.Wait()
 	stopGen()
 	genWaited = true
 	if gerr := <-genDone; gerr != nil && !errors.Is(gerr, context.Canceled) {
@@ -296,7 +296,7 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 	res.Window = window
 	res.PPS = float64(res.Received) / window.Seconds()
 	if phased {
-		res.PPS, res.StillPPS = during, still
+		res.PPS, res.StillPPS = withPPS, stillPPS
 	}
 	if res.Received > 0 {
 		var busy, loop uint64
