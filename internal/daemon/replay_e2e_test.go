@@ -48,6 +48,7 @@ func TestReplay(t *testing.T) {
 		res, err := d.client.Replay(ctx, api.Replay{Transactions: swapPair(), Every: "5ms", For: "600ms"})
 		done <- outcome{res, err}
 	}()
+	m := d.mark("count")
 	sendAll(t, p, 2000, 10000, -1) // 200 ms of frames while fwd1 is being replaced
 	o := <-done
 	took := time.Since(start)
@@ -62,7 +63,7 @@ func TestReplay(t *testing.T) {
 	if el, err := time.ParseDuration(o.res.Elapsed); err != nil || el < 600*time.Millisecond || took < 600*time.Millisecond {
 		t.Fatalf("replay of 600ms ended after %s (%v): %v", o.res.Elapsed, took, err)
 	}
-	d.waitCounted("count", 2000) // no frame lost to the swaps
+	d.waitDelivered("count", m, 2000) // no frame lost to the swaps
 	if b := d.show("fwd1"); b.Type != "dummy" || b.Down != "fwd0" || b.Up != "count" {
 		t.Fatalf("fwd1 after the replay: %+v", b)
 	}
