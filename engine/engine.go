@@ -89,9 +89,14 @@ func (e *Engine) Workers() int { return len(e.workers) }
 // Worker returns worker i.
 func (e *Engine) Worker(i int) *Worker { return e.workers[i] }
 
-// Start runs every worker on its own goroutine.
+// Start runs every worker on its own goroutine. Each worker's queue holds
+// its fill target of frames when Start returns, so a socket that the XDP
+// program reaches from then on (xsk.Program.Register) has frames to receive
+// into from the first: otherwise the kernel would drop the frames that come
+// before the worker's thread first runs, for an empty fill ring.
 func (e *Engine) Start() {
 	for _, w := range e.workers {
+		w.prime()
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
@@ -247,9 +252,6 @@ func (e *Engine) publish(verbs []Verb) error {
 	}
 	retired, events := ng.retired, ng.events
 	ng.created, ng.retired, ng.moves, ng.events = nil, nil, nil, nil
-	for _, d := range ng.blocks {
-		d.fresh = false
-	}
 	e.gen++
 	e.cur.Store(compile(ng, e.gen))
 	e.graph = ng

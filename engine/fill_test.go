@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/lana-net/lana/engine"
@@ -141,5 +142,26 @@ func TestFillTargetDefaults(t *testing.T) {
 	} {
 		r := newFillRig(t, c.target)
 		r.want(t, c.wantTarget, c.wantKernel)
+	}
+}
+
+// TestStartPrimesTheFillRing: when Start returns, the queue holds the
+// worker's fill target of frames, before the worker's goroutine has run
+// (GOMAXPROCS 1 keeps it from running until this goroutine blocks): a
+// socket registered with the XDP program after Start never drops its first
+// frames for an empty fill ring.
+func TestStartPrimesTheFillRing(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	r := newRig(t, 64) // never run before Start
+	chain(t, r.e, 1, "dummy")
+	r.e.Start()
+	st := r.w.Stats()
+	n := r.q.Deliver(testFrame(), engine.DefaultFillTarget)
+	if err := r.e.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if st.Frames.Kernel != engine.DefaultFillTarget || st.Vectors != 0 || n != engine.DefaultFillTarget {
+		t.Fatalf("right after Start the kernel holds %d frames and took %d (the worker ran %d vectors); want %d before the worker ran",
+			st.Frames.Kernel, n, st.Vectors, engine.DefaultFillTarget)
 	}
 }

@@ -140,6 +140,9 @@ func describe(g *Graph) string {
 			b.WriteString(" " + o + "=" + bi.Outputs[o])
 		}
 		b.WriteString(" subs=" + strings.Join(bi.Subs, ","))
+		for _, k := range slices.Sorted(maps.Keys(bi.Options)) {
+			b.WriteString(" " + k + ":" + bi.Options[k])
+		}
 		b.WriteString("\n")
 	}
 	return b.String() + "hook=" + g.Hooked()
@@ -201,5 +204,60 @@ func TestMPSC(t *testing.T) {
 	}
 	if _, ok := q.pop(); ok {
 		t.Fatal("empty queue popped")
+	}
+}
+
+// TestGraphCopyOnWrite changes clones that share block descriptions with
+// their source, in every way a verb can, and checks that neither side sees
+// the other's change: a transaction's graph, its source, and a source
+// changed after it was cloned.
+func TestGraphCopyOnWrite(t *testing.T) {
+	base, err := apply(t, NewGraph(1),
+		"add a itest-fwd outs=x,y", "add b itest-fwd", "add c itest-fwd", "add d itest-fwd", "add e itest-fwd",
+		"bind a b", "bind a:x c", "bind b d", "subscribe d a", "subscribe c e", "hook a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := describe(base)
+	for _, txn := range [][]string{
+		{"unbind a b"},
+		{"unbind a:x c", "bind a:y c"},
+		{"bind d e"},
+		{"subscribe a e", "unsubscribe d a"},
+		{"set b n=2"},
+		{"add n itest-fwd", "replace b n"},
+		{"add n itest-fwd", "subscribe n a", "replace-drop c n"},
+		{"unsubscribe c e", "rm e"},
+		{"unhook", "unbind a b", "unbind b d", "rm d"},
+		{"bind d e", "bind e nosuch"}, // fails after changing d and e
+	} {
+		g, err := apply(t, base, txn...)
+		if got := describe(base); got != want {
+			t.Fatalf("%q changed its source graph:\n%s\nwant\n%s", txn, got, want)
+		}
+		if err != nil {
+			continue
+		}
+		after := describe(g)
+		// The source changes after the clone: the clone must not see it.
+		if err := base.Subscribe("b", "c"); err != nil {
+			t.Fatal(err)
+		}
+		if got := describe(g); got != after {
+			t.Fatalf("%q: a change to the source reached the clone:\n%s\nwant\n%s", txn, got, after)
+		}
+		if err := base.Unsubscribe("b", "c"); err != nil {
+			t.Fatal(err)
+		}
+		// And a second generation leaves the first alone.
+		if _, err := apply(t, g, "add z itest-fwd", "bind e z", "subscribe z b"); err != nil && !errors.Is(err, ErrPortTaken) && !errors.Is(err, ErrNotFound) {
+			t.Fatal(err)
+		}
+		if got := describe(g); got != after {
+			t.Fatalf("%q: the next transaction changed it:\n%s\nwant\n%s", txn, got, after)
+		}
+	}
+	if got := describe(base); got != want {
+		t.Fatalf("source graph changed:\n%s\nwant\n%s", got, want)
 	}
 }

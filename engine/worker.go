@@ -407,6 +407,17 @@ func (w *Worker) beforeSleep() {
 	w.publish()
 }
 
+// prime gives the queue its first frames, as the worker's first round
+// would: the spare ring's, then the fill target. Engine.Start calls it
+// before the worker's goroutine exists, which orders it before the worker.
+func (w *Worker) prime() {
+	if w.spareTail-w.spare.head.Load() < w.spareLow {
+		w.topUp()
+	}
+	w.refill()
+	w.publish()
+}
+
 // park drops the worker's graph reference (quiescent until unpark).
 func (w *Worker) park() {
 	w.announce(parked)
