@@ -52,6 +52,7 @@ const (
 	DefaultOutstanding = 128
 	DefaultChunk       = 64
 	DefaultBatchSize   = 256
+	DefaultStall       = 2 * time.Second
 )
 
 // Errors returned by the generators.
@@ -60,6 +61,9 @@ var (
 	ErrConfig = errors.New("invalid generator config")
 	// ErrNotBuilt: the requested mode does not exist yet.
 	ErrNotBuilt = errors.New("generator mode not built yet")
+	// ErrStalled: a paced run waited Config.Stall for a receiver that
+	// took no frame.
+	ErrStalled = errors.New("paced generator stalled")
 )
 
 // Config configures a generator. Fields without a default must be set.
@@ -103,6 +107,14 @@ type Config struct {
 	// a veth ring, so the receiver never drops and never contends with the
 	// sender for its ring).
 	Outstanding uint64
+	// Stall ends a paced run with ErrStalled once the generator has waited
+	// this long for the receiver's count to move (default DefaultStall).
+	// Frames lost between the two (a full ring, a link down, a receiver
+	// gone) never free their places in flight, so without it such a run
+	// would wait for ever. Paced or not, a run also ends with ErrStalled
+	// when the kernel has refused every frame for this long (afxdp and
+	// afpacket).
+	Stall time.Duration
 	// Chunk is the number of frames sent per system call (default 64).
 	Chunk uint32
 	// BatchSize is the live-frames batch (BPF_PROG_RUN batch_size, at most
@@ -120,6 +132,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Chunk == 0 {
 		c.Chunk = DefaultChunk
+	}
+	if c.Stall == 0 {
+		c.Stall = DefaultStall
 	}
 	c.Frame = c.Frame.WithDefaults()
 	return c
@@ -167,6 +182,20 @@ func (c Config) onThread(fn func() error) error {
 	return pinned()
 }
 
+// stalled is ErrStalled with the run's numbers.
+func stalled(sent, count, consumed uint64, after time.Duration) error {
+	return fmt.Errorf("%w: sent %d frames%s, the receiver took %d and no more for %v: the frames in flight were lost on the way",
+		ErrStalled, sent, countOf(count), consumed, after)
+}
+
+// countOf is " of count" for a run with a count, else "".
+func countOf(count uint64) string {
+	if count == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" of %d", count)
+}
+
 // loop is the pacing and stopping logic both generators share. send
 // transmits n frames and returns how many it handed to the kernel.
 type loop struct {
@@ -192,6 +221,7 @@ func (l *loop) run(ctx context.Context, send func(n uint32) (uint32, error)) (ti
 	}
 	var sent uint64
 	var consumed uint64
+	var refusedSince time.Time // since when send has taken no frame
 	stop := func(now time.Time) bool {
 		return ctx.Err() != nil || (!deadline.IsZero() && !now.Before(deadline))
 	}
@@ -211,14 +241,24 @@ func (l *loop) run(ctx context.Context, send func(n uint32) (uint32, error)) (ti
 		l.yield.Maybe()
 		if cfg.Pace != nil {
 			spins := 0
+			var since time.Time // when the wait began, or consumed last moved
 			for {
-				consumed = cfg.Pace() - l.base
+				c := cfg.Pace() - l.base
+				if c != consumed {
+					consumed, since = c, time.Time{}
+				}
 				if consumed >= sent || sent-consumed+uint64(n) <= cfg.Outstanding {
 					break
 				}
 				if spins++; spins%256 == 0 {
-					if stop(time.Now()) {
+					now := time.Now()
+					if stop(now) {
 						break
+					}
+					if since.IsZero() {
+						since = now
+					} else if now.Sub(since) >= cfg.Stall {
+						return time.Since(l.start), consumed, stalled(sent, cfg.Count, consumed, cfg.Stall)
 					}
 					// A Gosched of this locked goroutine wakes another
 					// thread on the generator's cpu and back: at most
@@ -247,6 +287,14 @@ func (l *loop) run(ctx context.Context, send func(n uint32) (uint32, error)) (ti
 		l.sent.store(sent)
 		if err != nil {
 			return time.Since(l.start), consumed, err
+		}
+		if got > 0 {
+			refusedSince = time.Time{}
+		} else if now := time.Now(); refusedSince.IsZero() {
+			refusedSince = now
+		} else if now.Sub(refusedSince) >= cfg.Stall {
+			return time.Since(l.start), consumed, fmt.Errorf("%w: sent %d frames%s, then the kernel refused every frame for %v (is the link down?)",
+				ErrStalled, sent, countOf(cfg.Count), cfg.Stall)
 		}
 	}
 	elapsed := time.Since(l.start)

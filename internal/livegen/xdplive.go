@@ -471,12 +471,20 @@ func (g *XDPLive) Run(ctx context.Context) (Result, error) {
 		if g.cfg.Duration > 0 {
 			deadline = start.Add(g.cfg.Duration)
 		}
+		// Paced, the program sends nothing while the receiver is behind:
+		// a Sent that stops moving for Stall means frames were lost.
+		lastSent, moved := uint64(0), time.Now()
 		go w.watch(ctx, deadline, func() (bool, error) {
 			var v stateValue
 			if err := g.state.Lookup(uint32(0), &v); err != nil {
 				return true, fmt.Errorf("read generator state: %w", err)
 			}
 			g.sent.store(v.Sent)
+			if now := time.Now(); v.Sent != lastSent {
+				lastSent, moved = v.Sent, now
+			} else if g.cfg.Pace != nil && now.Sub(moved) >= g.cfg.Stall {
+				return true, ErrStalled // detailed below, with the receiver's count
+			}
 			return v.Sent >= v.Limit, nil
 		})
 		for !w.stopping() {
@@ -511,6 +519,9 @@ func (g *XDPLive) Run(ctx context.Context) (Result, error) {
 	res := result("xdp-live", g.sent.load(), len(g.tmpl), elapsed, 0)
 	if g.cfg.Pace != nil {
 		res.Consumed = g.cfg.Pace() - base
+	}
+	if errors.Is(err, ErrStalled) {
+		err = stalled(res.Sent, g.cfg.Count, res.Consumed, g.cfg.Stall)
 	}
 	res.Skipped = cur.Skipped
 	return res, err

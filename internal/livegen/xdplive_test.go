@@ -2,7 +2,9 @@ package livegen_test
 
 import (
 	"context"
+	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"github.com/lana-net/lana/internal/livegen"
 	"github.com/lana-net/lana/internal/testbed"
 	"github.com/lana-net/lana/internal/xdpcount"
+	"github.com/vishvananda/netlink"
 )
 
 // attach attaches a counting program of action to IfB and detaches it when
@@ -167,4 +170,77 @@ func TestXDPLiveStops(t *testing.T) {
 			t.Fatalf("sent %d, want %d", res.Sent, n)
 		}
 	})
+}
+
+// TestPacedRunStallsWhenFramesAreLost paces each generator on a receiver
+// whose link is down: every frame is lost on the way, the receiver's count
+// never moves, and the run must end with ErrStalled instead of waiting for
+// ever.
+func TestPacedRunStallsWhenFramesAreLost(t *testing.T) {
+	p := testbed.New(t, testbed.Options{})
+	quiet(t, p)
+	drop := attach(t, p, xdpcount.Drop)
+	err := p.Do(testbed.B, func() error {
+		l, err := netlink.LinkByName(p.IfB)
+		if err != nil {
+			return err
+		}
+		return netlink.LinkSetDown(l)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const stall = 300 * time.Millisecond
+	for _, mode := range []string{"xdp-live", "afpacket", "afxdp"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := livegen.Config{Ifindex: p.IndexA, Do: doA(p), CPU: 0, Frame: spec(p, 2),
+				Count: 10_000, Pace: drop.Consumed, PaceMap: drop.Map(), Stall: stall}
+			var g interface {
+				Run(context.Context) (livegen.Result, error)
+			}
+			var err error
+			switch mode {
+			case "xdp-live":
+				var x *livegen.XDPLive
+				x, err = livegen.NewXDPLive(cfg)
+				if x != nil {
+					defer x.Close()
+				}
+				g = x
+			case "afpacket":
+				cfg.PaceMap = nil
+				g, err = livegen.NewAFPacket(cfg)
+			default:
+				cfg.PaceMap = nil
+				var x *livegen.AFXDP
+				x, err = livegen.NewAFXDP(cfg)
+				if x != nil {
+					defer x.Close()
+				}
+				g = x
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			res, err := g.Run(context.Background())
+			took := time.Since(start)
+			if !errors.Is(err, livegen.ErrStalled) {
+				t.Fatalf("run ended with %v after %v (%+v), want ErrStalled", err, took, res)
+			}
+			if took < stall || took > 5*time.Second || res.Sent > livegen.DefaultOutstanding || res.Consumed != 0 {
+				t.Fatalf("stalled after %v with %+v: want at least %v, at most %d frames sent and none taken", took, res, stall, livegen.DefaultOutstanding)
+			}
+			// AF_PACKET learns of the down link: the kernel refuses its
+			// frames. The others fill their places in flight and wait.
+			want := "the receiver took 0"
+			if mode == "afpacket" {
+				want = "the kernel refused every frame"
+			}
+			if !strings.Contains(err.Error(), want) {
+				t.Fatalf("error %q does not say %q", err, want)
+			}
+			t.Logf("%v after %v", err, took)
+		})
+	}
 }
