@@ -79,6 +79,13 @@ func New(cfg Config) (*Engine, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	// Each queue gets its fill target now, so a socket that the XDP program
+	// reaches from here on (xsk.Program.Register) has frames to receive
+	// into from the first, however late the worker's thread first runs:
+	// otherwise the kernel drops what comes before, for an empty fill ring.
+	for _, w := range e.workers {
+		w.prime()
+	}
 	e.bus = newEventBus()
 	return e, nil
 }
@@ -89,14 +96,9 @@ func (e *Engine) Workers() int { return len(e.workers) }
 // Worker returns worker i.
 func (e *Engine) Worker(i int) *Worker { return e.workers[i] }
 
-// Start runs every worker on its own goroutine. Each worker's queue holds
-// its fill target of frames when Start returns, so a socket that the XDP
-// program reaches from then on (xsk.Program.Register) has frames to receive
-// into from the first: otherwise the kernel would drop the frames that come
-// before the worker's thread first runs, for an empty fill ring.
+// Start runs every worker on its own goroutine.
 func (e *Engine) Start() {
 	for _, w := range e.workers {
-		w.prime()
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()

@@ -145,12 +145,12 @@ func TestFillTargetDefaults(t *testing.T) {
 	}
 }
 
-// TestStartPrimesTheFillRing: when Start returns, the queue holds the
-// worker's fill target of frames, before the worker's goroutine has run
-// (GOMAXPROCS 1 keeps it from running until this goroutine blocks): a
-// socket registered with the XDP program after Start never drops its first
-// frames for an empty fill ring.
-func TestStartPrimesTheFillRing(t *testing.T) {
+// TestNewPrimesTheFillRing: once New returns, the queue holds the worker's
+// fill target of frames, also right after Start, before the worker's
+// goroutine has run (GOMAXPROCS 1 keeps it from running until this
+// goroutine blocks): a socket registered with the XDP program never drops
+// its first frames for an empty fill ring.
+func TestNewPrimesTheFillRing(t *testing.T) {
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
 	r := newRig(t, 64) // never run before Start
 	chain(t, r.e, 1, "dummy")

@@ -408,8 +408,8 @@ func (w *Worker) beforeSleep() {
 }
 
 // prime gives the queue its first frames, as the worker's first round
-// would: the spare ring's, then the fill target. Engine.Start calls it
-// before the worker's goroutine exists, which orders it before the worker.
+// would: the spare ring's, then the fill target. New calls it before any
+// goroutine can reach the worker.
 func (w *Worker) prime() {
 	if w.spareTail-w.spare.head.Load() < w.spareLow {
 		w.topUp()
