@@ -237,7 +237,9 @@ func rxQueues(name string, index int) (int, error) {
 // also sets sysmon back to polling every 20µs, from a control cpu. On veth,
 // GOMAXPROCS 2 for one worker and one control cpu cost lanad-3 7–12% of its
 // rate against 3 or 4, and sysmon took about 9% of the control cpu
-// (docs/performance.md).
+// (docs/performance.md). Since workers sleep without a timeout that cost
+// no longer shows there (an A/B inside one lanad: 1.009, "Where a swap's
+// cost goes"); the spare P stays, being the safe side of that trade.
 func procsFor(workers, ctlCPUs int) int { return workers + max(ctlCPUs, 1) + 1 }
 
 func fillSize(frames uint32) uint32 {
