@@ -154,6 +154,11 @@ func (x *XSK) Setup(ifindex int) (err error) {
 		RXSize: ringSize, TXSize: 64,
 	})
 	if err == nil {
+		if got := x.sock.Refill(x.sock.UMEM().FrameAddrs(0, frameCount)); got != frameCount {
+			err = fmt.Errorf("initial refill took %d of %d frames", got, frameCount)
+		}
+	}
+	if err == nil {
 		err = x.prog.Register(0, x.sock.FD())
 	}
 	if err != nil {
@@ -166,9 +171,6 @@ func (x *XSK) Setup(ifindex int) (err error) {
 func (x *XSK) Loop(stop <-chan struct{}) error {
 	s := x.sock
 	u := s.UMEM()
-	if got := s.Refill(u.FrameAddrs(0, frameCount)); got != frameCount {
-		return fmt.Errorf("initial refill took %d of %d frames", got, frameCount)
-	}
 	var descs [batch]xsk.Desc
 	var addrs [batch]uint64
 	var sink uint16
@@ -249,6 +251,7 @@ func (a *Asavie) Setup(ifindex int) (err error) {
 		RxRingNumDescs: ringSize, TxRingNumDescs: 64,
 	})
 	if err == nil {
+		a.sock.Fill(a.sock.GetDescs(a.sock.NumFreeFillSlots()))
 		err = a.prog.Register(0, a.sock.FD())
 	}
 	if err != nil {
@@ -260,7 +263,6 @@ func (a *Asavie) Setup(ifindex int) (err error) {
 // Loop implements Receiver, the way asavie/xdp's examples receive.
 func (a *Asavie) Loop(stop <-chan struct{}) error {
 	s := a.sock
-	s.Fill(s.GetDescs(s.NumFreeFillSlots()))
 	var sink uint16
 	// Without a yield now and then, lanabench's sysmon preempted the
 	// generator 7,600 times a second in the lab's asavie row (384 with it).

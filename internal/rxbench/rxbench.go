@@ -38,7 +38,10 @@ type Receiver interface {
 	// Name is the row name in reports.
 	Name() string
 	// Setup attaches programs and opens sockets on ifindex. It runs on a
-	// locked thread inside the receiving namespace.
+	// locked thread inside the receiving namespace. When it returns the
+	// receiver takes frames: an AF_XDP socket's fill ring is stocked, for
+	// the generator starts before Loop has run (frames that found the fill
+	// ring empty would be lost, and a paced generator waits for them).
 	Setup(ifindex int) error
 	// PaceMap is the per-CPU array whose slot 0 starts with a u64 count of
 	// frames the receiver has taken; the generator keeps its frames in

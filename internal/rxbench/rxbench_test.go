@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/lana-net/lana/engine"
+	"github.com/lana-net/lana/internal/frames"
+	"github.com/lana-net/lana/internal/livegen"
 	"github.com/lana-net/lana/internal/testbed"
 	"github.com/lana-net/lana/internal/xdpcount"
 )
@@ -152,6 +154,51 @@ func BenchmarkVethReceive(b *testing.B) {
 			b.ReportMetric(float64(last.Drops.RingFull), "ring-full")
 			b.ReportMetric(last.RxCPUNsPerPacket, "rxcpu-ns/pkt")
 			b.ReportMetric(last.LoopNsPerPacket, "loop-ns/pkt")
+		})
+	}
+}
+
+// TestSetupStocksTheFillRing sends frames to each AF_XDP receiver after
+// Setup and before its Loop runs, as Run's generator may: none may find
+// the fill ring empty, and Loop then takes them all.
+func TestSetupStocksTheFillRing(t *testing.T) {
+	for _, r := range []Receiver{&XSK{}, &Asavie{}, &Engine{Blocks: 3, Mode: defaultEngineMode}} {
+		t.Run(r.Name(), func(t *testing.T) {
+			p := testbed.New(t, testbed.Options{})
+			if err := p.Do(testbed.B, func() error { return r.Setup(p.IndexB) }); err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			const n = 64
+			gen, err := livegen.NewXDPLive(livegen.Config{Ifindex: p.IndexA, Do: func(fn func() error) error { return p.Do(testbed.A, fn) },
+				CPU: -1, Frame: frames.Spec{SrcMAC: p.MACA, DstMAC: p.MACB, SrcIP: p.AddrA.Addr(), DstIP: p.AddrB.Addr()}, Count: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer gen.Close()
+			if res, err := gen.Run(context.Background()); err != nil || res.Sent != n {
+				t.Fatalf("generator: %+v, %v", res, err)
+			}
+			time.Sleep(50 * time.Millisecond) // the frames reach the socket, or the fill ring's emptiness
+			stop, done := make(chan struct{}), make(chan error, 1)
+			go func() { done <- r.Loop(stop) }()
+			var got uint64
+			for end := time.Now().Add(2 * time.Second); got < n && time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+				if got, err = r.Consumed(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			close(stop)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+			d, err := r.Drops()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != n || d.FillRingEmpty != 0 {
+				t.Fatalf("took %d of %d frames sent before Loop ran; fill ring empty %d times", got, n, d.FillRingEmpty)
+			}
 		})
 	}
 }
