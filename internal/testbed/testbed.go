@@ -103,6 +103,16 @@ func NewPair(opts Options) (_ *Pair, err error) {
 		AddrB: netip.PrefixFrom(addrIn(rnd, seq, 2), 30),
 	}
 	p.handles = [2]netns.NsHandle{-1, -1}
+	reapOnce.Do(func() {
+		reaped, err := reapOrphans()
+		if len(reaped) > 0 || err != nil {
+			fmt.Fprintf(os.Stderr, "testbed: removed namespaces left by processes that ended without closing them: %v (errors: %v)\n", reaped, err)
+		}
+	})
+	// The owner file comes first: a namespace without one is an orphan.
+	if err := claim(id); err != nil {
+		return nil, err
+	}
 	defer func() {
 		if err != nil {
 			p.Close()
@@ -296,6 +306,9 @@ func (p *Pair) Close() error {
 				errs = append(errs, fmt.Errorf("testbed: delete namespace %s: %w: %s", name, err, strings.TrimSpace(string(out))))
 			}
 		}
+	}
+	if len(errs) == 0 {
+		errs = append(errs, release(p.ID))
 	}
 	return errors.Join(errs...)
 }
