@@ -91,7 +91,8 @@ func NewGraph(workers int) *Graph {
 // graphIDs numbers Graphs for blockDesc.owner.
 var graphIDs atomic.Uint64
 
-// The copy shares g's block descriptions. Both g and the copy get new ids,
+// clone returns a copy of g for a transaction to change. The copy shares
+// g's block descriptions. Both g and the copy get new ids,
 // so that whichever changes a shared description copies it first.
 func (g *Graph) clone() *Graph {
 	c := &Graph{id: graphIDs.Add(1), blocks: maps.Clone(g.blocks), hook: g.hook, workers: g.workers, nextSlot: g.nextSlot}

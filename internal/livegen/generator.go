@@ -61,9 +61,9 @@ var (
 	ErrConfig = errors.New("invalid generator config")
 	// ErrNotBuilt: the requested mode does not exist yet.
 	ErrNotBuilt = errors.New("generator mode not built yet")
-	// ErrStalled: a paced run waited Config.Stall for a receiver that
-	// took no frame.
-	ErrStalled = errors.New("paced generator stalled")
+	// ErrStalled: a run made no progress for Config.Stall: a paced run's
+	// receiver took no frame, or the kernel refused every frame.
+	ErrStalled = errors.New("generator stalled")
 )
 
 // Config configures a generator. Fields without a default must be set.
