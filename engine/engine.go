@@ -84,7 +84,7 @@ func New(cfg Config) (*Engine, error) {
 	// into from the first, however late the worker's thread first runs:
 	// otherwise the kernel drops what comes before, for an empty fill ring.
 	for _, w := range e.workers {
-		w.prime()
+		w.beforeSleep() // what a worker does before its sleeps: top up, refill
 	}
 	e.bus = newEventBus()
 	return e, nil

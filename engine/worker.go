@@ -407,17 +407,6 @@ func (w *Worker) beforeSleep() {
 	w.publish()
 }
 
-// prime gives the queue its first frames, as the worker's first round
-// would: the spare ring's, then the fill target. New calls it before any
-// goroutine can reach the worker.
-func (w *Worker) prime() {
-	if w.spareTail-w.spare.head.Load() < w.spareLow {
-		w.topUp()
-	}
-	w.refill()
-	w.publish()
-}
-
 // park drops the worker's graph reference (quiescent until unpark).
 func (w *Worker) park() {
 	w.announce(parked)
