@@ -157,6 +157,15 @@ type ReplayResult struct {
 	// the one before took longer than Every (each such period is skipped,
 	// not made up for later).
 	Late int `json:"late"`
+	// Delayed counts the transactions applied a period or more after
+	// their time (included in Applied). While the workers receive, lanad
+	// hands them a chain of transactions to apply at their times; when
+	// they stop receiving mid-chain, the rest waits for the chain's end,
+	// at most 100ms.
+	Delayed int `json:"delayed,omitempty"`
+	// Chained counts the transactions handed to the workers in chains
+	// (included in Applied); the others lanad applied one at a time.
+	Chained int `json:"chained,omitempty"`
 	// Elapsed is the time from the first transaction to the end, a Go
 	// duration.
 	Elapsed string `json:"elapsed"`

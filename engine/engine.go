@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Config describes an engine.
@@ -24,11 +25,17 @@ type Config struct {
 // Control-plane methods (Apply, Exec, stats) are safe from any goroutine and
 // serialised; workers never wait for them.
 type Engine struct {
-	mu      sync.Mutex // serialises the control plane; guards graph, gen, closed
-	graph   *Graph
-	gen     uint64
-	closed  bool
-	cur     atomic.Pointer[compiled] // what workers follow; replaced, never mutated
+	mu     sync.Mutex // serialises the control plane (workers only TryLock it: schedule.go); guards graph, gen, closed, sched
+	graph  *Graph
+	gen    uint64
+	closed bool
+	cur    atomic.Pointer[compiled] // what workers follow; replaced, never mutated
+	// due is when the next scheduled transaction falls due, in
+	// nanoseconds since epoch, or noneDue; workers read it before every
+	// vector (schedule.go).
+	due     atomic.Int64
+	epoch   time.Time
+	sched   *schedule // the chain Schedule prepared, nil before any; guarded by mu
 	workers []*Worker
 	bus     *eventBus
 
@@ -67,6 +74,8 @@ func New(cfg Config) (*Engine, error) {
 		quiesced: make(chan struct{}, 1)}
 	e.gen = 1
 	e.cur.Store(compile(e.graph, e.gen))
+	e.epoch = time.Now()
+	e.due.Store(noneDue)
 	var errs []error
 	for i, wc := range cfg.Workers {
 		w, err := newWorker(e, i, vs, wc)
@@ -137,6 +146,7 @@ func (e *Engine) Close() error {
 		return err
 	}
 	e.closed = true
+	e.dropSchedule() // its blocks never served: no grace period either
 	errs := append([]error{err}, e.deferredErrs...)
 	// The workers have stopped: no grace period is left to wait for.
 	for _, r := range e.pending {
@@ -243,6 +253,7 @@ func (e *Engine) publish(verbs []Verb) error {
 	if e.closed {
 		return ErrStopped
 	}
+	e.beforeTransaction()
 	ng, err := e.graph.applyAll(verbs)
 	if err != nil {
 		return err

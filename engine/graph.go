@@ -144,6 +144,15 @@ func (g *Graph) Block(name string) (BlockInfo, error) {
 	return bi, nil
 }
 
+// Instance returns the instance that serves block name in g.
+func (g *Graph) Instance(name string) (Block, error) {
+	d, err := g.get(name)
+	if err != nil {
+		return nil, err
+	}
+	return d.inst, nil
+}
+
 // Hooked returns the entry block's name ("" when none).
 func (g *Graph) Hooked() string { return g.hook }
 

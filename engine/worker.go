@@ -440,6 +440,9 @@ func (w *Worker) announce(seen uint64) {
 // step is one round: completions, hand-offs, receive, pipeline, transmit,
 // refill. Worker goroutine only.
 func (w *Worker) step() int {
+	if d := w.e.due.Load(); d != noneDue && time.Duration(d) <= time.Since(w.e.epoch) {
+		w.e.tryPublishDue()
+	}
 	if g := w.e.cur.Load(); g != w.g {
 		w.g = g
 		w.announce(g.gen)

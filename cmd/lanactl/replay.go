@@ -36,7 +36,10 @@ Every transaction is checked before the first is applied. One refused on
 the way ends the replay; what was applied before it stays applied, and
 lanactl exits non-zero. Ctrl-C ends the replay too. At the end lanactl
 prints how many transactions were applied, how many periods were skipped
-because a transaction took longer than PERIOD ("late"), and why it stopped.`,
+because a transaction took longer than PERIOD ("late"), how many were
+applied a period or more after their time ("delayed": while frames flow,
+lanad's workers apply the changes themselves, and when the frames stop
+mid-way the rest of a 100ms chain waits for its end), and why it stopped.`,
 		Example: `  printf 'add d-a dummy; replace d d-a\nadd d-b dummy; replace d d-b\n' | lanactl replay --every 10ms --for 1m
   lanactl replay --every 100ms --count 50 -f flips.txt`,
 		Args: cobra.NoArgs,
@@ -74,8 +77,8 @@ because a transaction took longer than PERIOD ("late"), and why it stopped.`,
 					return err
 				}
 			} else {
-				fmt.Printf("%d transactions (%d verbs) applied in %s, one every %v; %d late; stopped: %s\n",
-					res.Applied, res.Verbs, res.Elapsed, every, res.Late, res.Stopped)
+				fmt.Printf("%d transactions (%d verbs) applied in %s, one every %v; %d late, %d delayed; stopped: %s\n",
+					res.Applied, res.Verbs, res.Elapsed, every, res.Late, res.Delayed, res.Stopped)
 			}
 			if res.Error != nil {
 				return res.Error

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lana-net/lana/api"
+	"github.com/lana-net/lana/engine"
 )
 
 // replayPlan is a checked api.Replay.
@@ -92,7 +93,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	s.log.Info("replay started", "peer", who, "transactions", len(p.txns), "verbs", p.verbs,
 		"every", p.every, "count", p.count, "for", p.dur)
 	res := s.runReplay(r.Context(), p)
-	args := []any{"peer", who, "applied", res.Applied, "late", res.Late, "elapsed", res.Elapsed, "stopped", res.Stopped}
+	args := []any{"peer", who, "applied", res.Applied, "late", res.Late, "delayed", res.Delayed, "chained", res.Chained, "elapsed", res.Elapsed, "stopped", res.Stopped}
 	if res.Error != nil {
 		args = append(args, "error", res.Error.Message)
 	}
@@ -100,14 +101,30 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request) {
 	reply(w, res)
 }
 
+// chainSpan is how much of a replay one chain of scheduled transactions
+// covers (engine.Schedule).
+const chainSpan = 100 * time.Millisecond
+
 // runReplay applies p's transactions in turn at start + k*every (slot k)
-// until p says stop, ctx ends or the server shuts down. A transaction that
-// ends after the next slot began still lets that slot run (late within its
-// period); slots that passed entirely are skipped and counted as late.
-// Transactions are logged at debug level, like a stream's. Each is
-// published without waiting for the workers to leave the graph before it
-// (Runtime.publish); the replay waits once, at its end, so that the blocks
-// it retired are closed when it answers.
+// until p says stop, ctx ends or the server shuts down.
+//
+// While the workers are receiving, the replay hands them its transactions
+// a chain at a time, each chain covering chainSpan (engine.Schedule): the
+// workers publish each one between two vectors once its time has come, and
+// the replay's goroutine wakes once per chain instead of once per
+// transaction, on the CPUs it shares with them. A transaction the workers
+// publish a period or more after its time (they stopped receiving), or
+// that another client's transaction dropped, counts as late. Transactions
+// that change the steered ethertypes or bring in a block that connects to
+// the engine are not chained, and neither is any while the workers are
+// idle: those are published by the replay itself, at their time.
+//
+// A transaction that ends after the next slot began still lets that slot
+// run (late within its period); slots that passed entirely are skipped and
+// counted as late. Transactions are logged at debug level, like a
+// stream's. Each is published without waiting for the workers to leave the
+// graph before it (Runtime.publish); the replay waits once, at its end, so
+// that the blocks it retired are closed when it answers.
 func (s *Server) runReplay(ctx context.Context, p replayPlan) (res api.ReplayResult) {
 	start := time.Now()
 	defer func() { res.Elapsed = time.Since(start).Round(time.Microsecond).String() }()
@@ -123,7 +140,65 @@ func (s *Server) runReplay(ctx context.Context, p replayPlan) (res api.ReplayRes
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
+	// wait sleeps until at after start; it reports why the replay must
+	// stop instead, if it must.
+	wait := func(at time.Duration) string {
+		timer.Reset(time.Until(start.Add(at)))
+		select {
+		case <-timer.C:
+			return ""
+		case <-ctx.Done():
+			return api.ReplayCancelled
+		case <-s.stopping:
+			return api.ReplayShutdown
+		}
+	}
+	slots := -1 // slots that start before For; -1: no limit
+	if p.dur > 0 {
+		slots = int((p.dur + p.every - 1) / p.every)
+	}
+	chaining := p.every < chainSpan
+	seen, delayed := s.rt.vectors(), 0
 	for slot := 0; ; {
+		if v := s.rt.vectors(); chaining && v != seen {
+			seen = v
+			n, stop, err := s.runChain(&res, p, start, slot, slots, wait)
+			if n > 0 && res.Delayed > delayed {
+				// The workers stopped receiving during the chain: the next
+				// slot goes the other way, and chains resume once frames
+				// came in since.
+				delayed, seen = res.Delayed, s.rt.vectors()
+			}
+			if n == 0 && errors.Is(err, engine.ErrNotSchedulable) {
+				s.log.Debug("replay: publishing each transaction itself", "reason", err)
+				chaining = false
+			}
+			if n > 0 {
+				if stop != "" {
+					res.Stopped = stop
+					return res
+				}
+				if p.count > 0 && res.Applied == p.count {
+					res.Stopped = api.ReplayCount
+					return res
+				}
+				if slot += n; slots >= 0 && slot >= slots {
+					if stop := wait(p.dur); stop != "" {
+						res.Stopped = stop
+					} else {
+						res.Stopped = api.ReplayFor
+					}
+					return res
+				}
+				continue
+			}
+		}
+		if at := time.Duration(slot) * p.every; time.Since(start) < at {
+			if stop := wait(at); stop != "" {
+				res.Stopped = stop
+				return res
+			}
+		}
 		verbs := p.txns[res.Applied%len(p.txns)]
 		if err := s.rt.publish(verbs, slog.LevelDebug); err != nil {
 			_, kind := classify(err)
@@ -144,26 +219,64 @@ func (s *Server) runReplay(ctx context.Context, p replayPlan) (res api.ReplayRes
 			res.Late += cur - next
 			next = cur
 		}
-		at := time.Duration(next) * p.every
-		if p.dur > 0 && at >= p.dur {
+		if slots >= 0 && next >= slots {
 			// No transaction starts after For; wait it out so that the
 			// replay's end is where the caller asked.
-			at, next = p.dur, -1
-		}
-		timer.Reset(time.Until(start.Add(at)))
-		select {
-		case <-timer.C:
-		case <-ctx.Done():
-			res.Stopped = api.ReplayCancelled
-			return res
-		case <-s.stopping:
-			res.Stopped = api.ReplayShutdown
-			return res
-		}
-		if next < 0 {
-			res.Stopped = api.ReplayFor
+			if stop := wait(p.dur); stop != "" {
+				res.Stopped = stop
+			} else {
+				res.Stopped = api.ReplayFor
+			}
 			return res
 		}
 		slot = next
 	}
+}
+
+// runChain schedules the transactions of slots from slot on, up to
+// chainSpan's worth, the count and For, as one chain, waits for the last
+// one's time and counts what was published into res. It returns how many
+// slots the chain covered (0: none, for err: the replay then publishes the
+// slot's transaction itself, which reports a refusal the usual way) and,
+// if the replay must stop, why.
+func (s *Server) runChain(res *api.ReplayResult, p replayPlan, start time.Time, slot, slots int,
+	wait func(time.Duration) string) (int, string, error) {
+	k := int(chainSpan / p.every)
+	if p.count > 0 {
+		k = min(k, p.count-res.Applied)
+	}
+	if slots >= 0 {
+		k = min(k, slots-slot)
+	}
+	if k < 2 {
+		return 0, "", nil
+	}
+	txns := make([][]api.Verb, k)
+	at := make([]time.Time, k)
+	for i := range txns {
+		txns[i] = p.txns[(res.Applied+i)%len(p.txns)]
+		at[i] = start.Add(time.Duration(slot+i) * p.every)
+	}
+	n, err := s.rt.schedule(txns, at)
+	if n == 0 {
+		return 0, "", err
+	}
+	stop := wait(time.Duration(slot+n-1) * p.every)
+	var st engine.ScheduleState
+	if stop == "" {
+		st = s.rt.eng.RunDue()
+	} else {
+		st = s.rt.eng.Unschedule()
+	}
+	for i := range st.Published {
+		res.Verbs += len(txns[i])
+		if st.Late[i] >= p.every {
+			res.Delayed++
+		}
+	}
+	res.Applied += st.Published
+	res.Chained += st.Published
+	res.Late += st.Dropped
+	s.log.Debug("replay: chain", "scheduled", n, "published", st.Published, "dropped", st.Dropped)
+	return n, stop, nil
 }

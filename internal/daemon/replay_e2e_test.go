@@ -32,7 +32,9 @@ func swapPair() []api.Transaction {
 
 // TestReplay has lanad replace a block of the running stack every 5 ms
 // while frames flow: every frame is counted, the replay keeps its pace and
-// stops at its time or count, and the result and the log say so.
+// stops at its time or count, and the result and the log say so. While the
+// frames flow, the worker applies the transactions (chained); after, lanad
+// applies them itself.
 func TestReplay(t *testing.T) {
 	p := testbed.New(t, testbed.Options{})
 	d := startLanad(t, p, config(t, p, "paper.yaml"), filepath.Join(t.TempDir(), "lanad.sock"))
@@ -57,9 +59,11 @@ func TestReplay(t *testing.T) {
 	}
 	// 600ms / 5ms: slots 0..119; a loaded machine may skip a few (late).
 	if o.res.Stopped != api.ReplayFor || o.res.Error != nil || o.res.Applied+o.res.Late != 120 ||
-		o.res.Applied < 100 || o.res.Verbs != 2*o.res.Applied {
+		o.res.Applied < 100 || o.res.Verbs != 2*o.res.Applied || o.res.Chained < 20 || o.res.Chained == o.res.Applied ||
+		o.res.Delayed > 20 {
 		t.Fatalf("replay result: %+v", o.res)
 	}
+	t.Logf("replay result: %+v", o.res)
 	if el, err := time.ParseDuration(o.res.Elapsed); err != nil || el < 600*time.Millisecond || took < 600*time.Millisecond {
 		t.Fatalf("replay of 600ms ended after %s (%v): %v", o.res.Elapsed, took, err)
 	}
@@ -69,7 +73,8 @@ func TestReplay(t *testing.T) {
 	}
 	waitLog(t, d, "replay ended")
 	if !regexp.MustCompile(`replay started.*transactions=2 verbs=4 every=5ms count=0 for=600ms`).MatchString(d.log.String()) ||
-		!regexp.MustCompile(fmt.Sprintf(`replay ended.*applied=%d late=%d .*stopped=for`, o.res.Applied, o.res.Late)).MatchString(d.log.String()) {
+		!regexp.MustCompile(fmt.Sprintf(`replay ended.*applied=%d late=%d delayed=%d chained=%d .*stopped=for`,
+			o.res.Applied, o.res.Late, o.res.Delayed, o.res.Chained)).MatchString(d.log.String()) {
 		t.Errorf("replay not logged with its plan and outcome:\n%s", d.log)
 	}
 	if strings.Contains(d.log.String(), `msg=applied verbs="add fwd1-a dummy`) {

@@ -603,3 +603,59 @@ func (r *Runtime) Stats() api.Stats {
 	}
 	return st
 }
+
+// schedule hands txns to the engine as one chain (engine.Schedule), the
+// k-th to be published at at[k] by the workers themselves. A transaction
+// joins the chain only if publishing it needs nothing of the control plane
+// after the commit, which is what run's follow does: it must leave the
+// steered ethertypes as they are and bring in no block that connects to
+// the engine (a vlink's TAP). It returns how many were scheduled and why
+// the one after them was not.
+func (r *Runtime) schedule(txns [][]api.Verb, at []time.Time) (int, error) {
+	ets := make([][]engine.Verb, len(txns))
+	for k, verbs := range txns {
+		for i, v := range verbs {
+			ev, err := EngineVerb(v)
+			if err != nil {
+				return 0, fmt.Errorf("transaction %d: verb %d: %w", k+1, i+1, err)
+			}
+			ets[k] = append(ets[k], ev)
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, ErrClosed
+	}
+	var steered []uint16
+	live := map[string]engine.Block{}
+	r.eng.View(func(g *engine.Graph) {
+		steered = g.EtherTypes()
+		for _, n := range g.Names() {
+			if b, err := g.Instance(n); err == nil {
+				live[n] = b
+			}
+		}
+	})
+	return r.eng.Schedule(ets, at, func(g *engine.Graph) error {
+		if !slices.Equal(g.EtherTypes(), steered) {
+			return errors.New("it changes the steered ethertypes")
+		}
+		for _, n := range g.Names() {
+			b, err := g.Instance(n)
+			if _, ok := b.(connector); ok && err == nil && b != live[n] {
+				return fmt.Errorf("block %s connects to the engine", n)
+			}
+		}
+		return nil
+	})
+}
+
+// vectors is how many vectors the workers have received in all.
+func (r *Runtime) vectors() uint64 {
+	var n uint64
+	for i := range r.eng.Workers() {
+		n += r.eng.Worker(i).Stats().Vectors
+	}
+	return n
+}
