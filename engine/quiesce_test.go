@@ -1,7 +1,9 @@
 package engine_test
 
 import (
+	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,15 +59,48 @@ func init() {
 func TestRetiredBlockNeverRunsAfterClose(t *testing.T) {
 	t.Run("apply", func(t *testing.T) { retireUnderLoad(t, (*engine.Engine).Apply, nil) })
 	t.Run("publish", func(t *testing.T) {
-		retireUnderLoad(t, (*engine.Engine).Publish, func(e *engine.Engine) {
-			if err := e.Sync(); err != nil {
-				t.Fatal(err)
-			}
-			if c, n := guardStats.closed.Load(), guardStats.made.Load(); c != n-1 {
-				t.Errorf("after Sync %d of %d guards are closed, want all but the one in the stack", c, n)
-			}
-		})
+		retireUnderLoad(t, (*engine.Engine).Publish, syncClosesAllButOne(t))
 	})
+	// Each transaction scheduled for now and published by a worker between
+	// two of its vectors; RunDue reaps.
+	t.Run("schedule", func(t *testing.T) { retireUnderLoad(t, publishByWorker, syncClosesAllButOne(t)) })
+}
+
+// syncClosesAllButOne checks, after retireUnderLoad's swaps, that Sync
+// closes every guard but the one in the stack.
+func syncClosesAllButOne(t *testing.T) func(e *engine.Engine) {
+	return func(e *engine.Engine) {
+		if err := e.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if c, n := guardStats.closed.Load(), guardStats.made.Load(); c != n-1 {
+			t.Errorf("after Sync %d of %d guards are closed, want all but the one in the stack", c, n)
+		}
+	}
+}
+
+// publishByWorker schedules vs for now and waits until a worker has
+// published it (block g is a new instance), then runs RunDue to reap.
+func publishByWorker(e *engine.Engine, vs ...engine.Verb) error {
+	old, err := e.Instance("g")
+	if err != nil {
+		return err
+	}
+	if _, err := e.Schedule([][]engine.Verb{vs}, []time.Time{time.Now()}, nil); err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; runtime.Gosched() {
+		if b, _ := e.Instance("g"); b != old {
+			break
+		}
+		if time.Now().After(deadline) {
+			return errors.New("no worker published the transaction within 5s")
+		}
+	}
+	if st := e.RunDue(); st.Published != 1 || st.Left != 0 {
+		return fmt.Errorf("schedule state after the worker published: %+v", st)
+	}
+	return nil
 }
 
 // retireUnderLoad is TestRetiredBlockNeverRunsAfterClose with commit
