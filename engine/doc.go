@@ -71,6 +71,19 @@
 // Because a worker switches graphs only between vectors, a queue's packets
 // are never lost, duplicated or reordered by a swap.
 //
+// Changes known ahead of their time (a replay: one every 10ms) need not
+// wake the control plane each time. Schedule prepares a chain of
+// transactions at once, each graph built on the one before, its blocks made
+// and compiled, and the workers publish each one themselves when its time
+// comes: before a vector, a worker loads the next due time (one atomic
+// load; the clock is read only while a chain waits) and, once it has passed,
+// commits the prepared graph under the control-plane lock if that is free
+// (TryLock: a worker never waits for it). Publishing is then the state
+// moves, one pointer store and a retirement queued, with no allocation. A
+// worker asleep for want of traffic publishes nothing; RunDue, at the
+// chain's end, publishes what fell due meanwhile. Apply and Publish
+// publish what is due, then drop the rest of a chain, closing its blocks.
+//
 // Started blocks are never mutated by the control plane: set builds a new
 // instance with the merged options, which takes the old one's state. Block
 // state that must survive a swap is per worker and moved by reference in
