@@ -90,7 +90,7 @@ func (e *Engine) Schedule(txns [][]Verb, at []time.Time, accept func(*Graph) err
 	var refused error
 	for i, verbs := range txns {
 		if i > 0 && at[i].Before(at[i-1]) {
-			refused = fmt.Errorf("schedule: transaction %d: due %v before the one before it: %w", i+1, at[i].Sub(at[i-1]), ErrConfig)
+			refused = fmt.Errorf("schedule: transaction %d: due %v before the one before it: %w", i+1, at[i-1].Sub(at[i]), ErrConfig)
 			break
 		}
 		ng, err := g.applyAll(verbs)
