@@ -87,7 +87,7 @@ func chain(tb testing.TB, e *engine.Engine, n int, typ string) {
 	}
 }
 
-func runPipeline(b *testing.B, vsize, blocks int, typ string, swapsPerSec int, onVector func(uint64)) {
+func runPipeline(b *testing.B, vsize, blocks int, typ string, swap swapper, onVector func(uint64)) {
 	r := newRigWith(b, vsize, onVector)
 	chain(b, r.e, blocks, typ)
 	frame := testFrame()
@@ -96,28 +96,12 @@ func runPipeline(b *testing.B, vsize, blocks int, typ string, swapsPerSec int, o
 	var wg sync.WaitGroup
 	swaps := 0
 	var swapTime time.Duration
-	if swapsPerSec > 0 {
+	if swap != nil {
 		stop = make(chan struct{})
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			start, period := time.Now(), time.Second/time.Duration(swapsPerSec)
-			for i := 1; ; i++ {
-				select {
-				case <-stop:
-					swapTime = time.Since(start)
-					return
-				default:
-				}
-				time.Sleep(time.Until(start.Add(time.Duration(i) * period)))
-				name := fmt.Sprintf("x%d", i)
-				if err := r.e.Exec("add "+name+" "+typ, "replace-drop d1 "+name); err != nil {
-					b.Error(err)
-					swapTime = time.Since(start)
-					return
-				}
-				swaps++
-			}
+			swaps, swapTime = swap(b, r.e, typ, stop)
 		}()
 	}
 	var pkts uint64
@@ -136,8 +120,65 @@ func runPipeline(b *testing.B, vsize, blocks int, typ string, swapsPerSec int, o
 	if st.RxPackets != pkts || st.Drops["unbound"] != pkts || len(st.Drops) != 1 {
 		b.Fatalf("received %d, stats %+v: every packet must reach the end of the chain", pkts, st)
 	}
-	if swapsPerSec > 0 {
+	if swap != nil {
 		b.ReportMetric(float64(swaps)/swapTime.Seconds(), "swaps/s")
+	}
+}
+
+// A swapper replaces block d1 with a fresh one of type typ at a steady
+// pace until stop closes, and returns the swaps done and how long it ran.
+type swapper func(b *testing.B, e *engine.Engine, typ string, stop <-chan struct{}) (int, time.Duration)
+
+// applied swaps perSec times a second, each with Exec (Apply) at its time.
+func applied(perSec int) swapper {
+	return func(b *testing.B, e *engine.Engine, typ string, stop <-chan struct{}) (int, time.Duration) {
+		start, period := time.Now(), time.Second/time.Duration(perSec)
+		for i := 1; ; i++ {
+			select {
+			case <-stop:
+				return i - 1, time.Since(start)
+			default:
+			}
+			time.Sleep(time.Until(start.Add(time.Duration(i) * period)))
+			name := fmt.Sprintf("x%d", i)
+			if err := e.Exec("add "+name+" "+typ, "replace-drop d1 "+name); err != nil {
+				b.Error(err)
+				return i - 1, time.Since(start)
+			}
+		}
+	}
+}
+
+// scheduled swaps perSec times a second in chains of 100ms (Schedule): the
+// worker publishes each between two vectors; the swapper wakes once per
+// chain and runs RunDue.
+func scheduled(perSec int) swapper {
+	return func(b *testing.B, e *engine.Engine, typ string, stop <-chan struct{}) (int, time.Duration) {
+		start, period := time.Now(), time.Second/time.Duration(perSec)
+		per := int(100 * time.Millisecond / period)
+		swaps := 0
+		for i := 1; ; i += per {
+			txns, at := make([][]engine.Verb, per), make([]time.Time, per)
+			for k := range txns {
+				name := fmt.Sprintf("x%d", i+k)
+				vs, err := engine.ParseVerbs("add "+name+" "+typ, "replace-drop d1 "+name)
+				if err != nil {
+					b.Error(err)
+					return swaps, time.Since(start)
+				}
+				txns[k], at[k] = vs, start.Add(time.Duration(i+k)*period)
+			}
+			if _, err := e.Schedule(txns, at, nil); err != nil {
+				b.Error(err)
+				return swaps, time.Since(start)
+			}
+			select {
+			case <-stop:
+				return swaps + e.Unschedule().Published, time.Since(start)
+			case <-time.After(time.Until(at[per-1])):
+			}
+			swaps += e.RunDue().Published
+		}
 	}
 }
 
@@ -152,14 +193,15 @@ var paced atomic.Uint64
 // nil, blocks=3/onvector with a hook that publishes the running total.
 func BenchmarkPipeline(b *testing.B) {
 	for _, n := range []int{1, 3, 10} {
-		b.Run(fmt.Sprintf("blocks=%d", n), func(b *testing.B) { runPipeline(b, 64, n, "dummy", 0, nil) })
+		b.Run(fmt.Sprintf("blocks=%d", n), func(b *testing.B) { runPipeline(b, 64, n, "dummy", nil, nil) })
 	}
-	b.Run("blocks=3/swap=1000", func(b *testing.B) { runPipeline(b, 64, 3, "dummy", 1000, nil) })
-	b.Run("blocks=3/simple", func(b *testing.B) { runPipeline(b, 64, 3, "test-simple-dummy", 0, nil) })
-	b.Run("blocks=3/vector=1", func(b *testing.B) { runPipeline(b, 1, 3, "dummy", 0, nil) })
-	b.Run("blocks=3/vector=256", func(b *testing.B) { runPipeline(b, 256, 3, "dummy", 0, nil) })
+	b.Run("blocks=3/swap=1000", func(b *testing.B) { runPipeline(b, 64, 3, "dummy", applied(1000), nil) })
+	b.Run("blocks=3/scheduled=1000", func(b *testing.B) { runPipeline(b, 64, 3, "dummy", scheduled(1000), nil) })
+	b.Run("blocks=3/simple", func(b *testing.B) { runPipeline(b, 64, 3, "test-simple-dummy", nil, nil) })
+	b.Run("blocks=3/vector=1", func(b *testing.B) { runPipeline(b, 1, 3, "dummy", nil, nil) })
+	b.Run("blocks=3/vector=256", func(b *testing.B) { runPipeline(b, 256, 3, "dummy", nil, nil) })
 	b.Run("blocks=3/onvector", func(b *testing.B) {
-		runPipeline(b, 64, 3, "dummy", 0, func(n uint64) { paced.Store(n) })
+		runPipeline(b, 64, 3, "dummy", nil, func(n uint64) { paced.Store(n) })
 	})
 }
 
