@@ -112,9 +112,10 @@ const chainSpan = 100 * time.Millisecond
 // a chain at a time, each chain covering chainSpan (engine.Schedule): the
 // workers publish each one between two vectors once its time has come, and
 // the replay's goroutine wakes once per chain instead of once per
-// transaction, on the CPUs it shares with them. A transaction the workers
-// publish a period or more after its time (they stopped receiving), or
-// that another client's transaction dropped, counts as late. Transactions
+// transaction, on the CPUs it shares with them. When the workers stop
+// receiving mid-chain, the rest of the chain is published at its end and
+// counted as delayed; a transaction of a chain that another client's
+// transaction dropped counts as late. Transactions
 // that change the steered ethertypes or bring in a block that connects to
 // the engine are not chained, and neither is any while the workers are
 // idle: those are published by the replay itself, at their time.
@@ -153,6 +154,14 @@ func (s *Server) runReplay(ctx context.Context, p replayPlan) (res api.ReplayRes
 			return api.ReplayShutdown
 		}
 	}
+	// waitFor waits out For once no slot is left before it, so that the
+	// replay ends where the caller asked, and says why it ended.
+	waitFor := func() string {
+		if stop := wait(p.dur); stop != "" {
+			return stop
+		}
+		return api.ReplayFor
+	}
 	slots := -1 // slots that start before For; -1: no limit
 	if p.dur > 0 {
 		slots = int((p.dur + p.every - 1) / p.every)
@@ -183,11 +192,7 @@ func (s *Server) runReplay(ctx context.Context, p replayPlan) (res api.ReplayRes
 					return res
 				}
 				if slot += n; slots >= 0 && slot >= slots {
-					if stop := wait(p.dur); stop != "" {
-						res.Stopped = stop
-					} else {
-						res.Stopped = api.ReplayFor
-					}
+					res.Stopped = waitFor()
 					return res
 				}
 				continue
@@ -220,13 +225,7 @@ func (s *Server) runReplay(ctx context.Context, p replayPlan) (res api.ReplayRes
 			next = cur
 		}
 		if slots >= 0 && next >= slots {
-			// No transaction starts after For; wait it out so that the
-			// replay's end is where the caller asked.
-			if stop := wait(p.dur); stop != "" {
-				res.Stopped = stop
-			} else {
-				res.Stopped = api.ReplayFor
-			}
+			res.Stopped = waitFor()
 			return res
 		}
 		slot = next
