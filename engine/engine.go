@@ -258,20 +258,29 @@ func (e *Engine) publish(verbs []Verb) error {
 	if err != nil {
 		return err
 	}
-	for _, m := range ng.moves {
+	moves, retired, events := ng.moves, ng.retired, ng.events
+	ng.created, ng.retired, ng.moves, ng.events = nil, nil, nil, nil
+	e.commit(ng, compile(ng, e.gen+1), moves, retired, events)
+	return nil
+}
+
+// commit makes ng, compiled as comp for generation e.gen+1, the graph the
+// workers follow: it hands moved state over, publishes comp and queues the
+// retirement of what the transaction retired. It allocates nothing when
+// e.pending has room (a worker commits scheduled transactions). Caller
+// holds e.mu.
+func (e *Engine) commit(ng *Graph, comp *compiled, moves []stateMove, retired []Block, events []pendingEvent) {
+	for _, m := range moves {
 		if st, ok := m.to.(StateTaker); ok {
 			st.TakeState(m.from)
 		}
 	}
-	retired, events := ng.retired, ng.events
-	ng.created, ng.retired, ng.moves, ng.events = nil, nil, nil, nil
 	e.gen++
-	e.cur.Store(compile(ng, e.gen))
+	e.cur.Store(comp)
 	e.graph = ng
 	if len(retired) > 0 || len(events) > 0 {
 		e.pending = append(e.pending, retirement{gen: e.gen, graph: ng, blocks: retired, events: events})
 	}
-	return nil
 }
 
 // reap ends, in order, the pending retirements of generations up to gen,

@@ -191,17 +191,9 @@ func (e *Engine) publishDue() {
 	now := time.Since(e.epoch)
 	for s.next < len(s.items) && s.items[s.next].at <= now {
 		it := &s.items[s.next]
-		for _, m := range it.moves {
-			if st, ok := m.to.(StateTaker); ok {
-				st.TakeState(m.from)
-			}
-		}
-		e.gen++ // it.comp.gen: nothing else published since Schedule
-		e.cur.Store(it.comp)
-		e.graph = it.graph
-		if len(it.retired) > 0 || len(it.events) > 0 {
-			e.pending = append(e.pending, retirement{gen: e.gen, graph: it.graph, blocks: it.retired, events: it.events})
-		}
+		// it.comp's generation is e.gen+1: nothing else published since
+		// Schedule (beforeTransaction drops the chain first).
+		e.commit(it.graph, it.comp, it.moves, it.retired, it.events)
 		it.late = now - it.at
 		it.created, it.retired, it.moves, it.events, it.comp = nil, nil, nil, nil, nil
 		s.next++
