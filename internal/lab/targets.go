@@ -1,6 +1,9 @@
 package lab
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Target is one of the lab's goals (issue 6): row Row at Want times row
 // Base or more, as a paired ratio (PairedRatio); or, with Base empty, row
@@ -58,6 +61,12 @@ type TargetResult struct {
 	Rounds    int  `json:"rounds"`
 	RoundsMet int  `json:"rounds_met"`
 	Met       bool `json:"met"`
+	// Low and High bound the median of the ratios at confidence Level
+	// (MedianInterval), when the rounds give one of 90% or more (five
+	// rounds or more); absent for a drops target.
+	Low   float64 `json:"low,omitempty"`
+	High  float64 `json:"high,omitempty"`
+	Level float64 `json:"level,omitempty"`
 	// InRun says the ratio is each run's against its own still phases
 	// (Target.InRun), not against the base row.
 	InRun bool `json:"in_run,omitempty"`
@@ -65,13 +74,17 @@ type TargetResult struct {
 }
 
 func (t TargetResult) got() string {
-	switch {
-	case t.drops:
+	if t.drops {
 		return fmt.Sprintf("%.0f dropped in %d run(s)", t.Got, t.Rounds)
-	case t.InRun:
-		return fmt.Sprintf("%.2fx, met in %d of %d runs (each against its phases without swaps)", t.Got, t.RoundsMet, t.Rounds)
 	}
-	return fmt.Sprintf("%.2fx, met in %d of %d rounds", t.Got, t.RoundsMet, t.Rounds)
+	s := fmt.Sprintf("%.2fx", t.Got)
+	if t.Level > 0 {
+		s += fmt.Sprintf(" (%.2f-%.2f at %.0f%%)", t.Low, t.High, math.Floor(100*t.Level))
+	}
+	if t.InRun {
+		return s + fmt.Sprintf(", met in %d of %d runs (each against its phases without swaps)", t.RoundsMet, t.Rounds)
+	}
+	return s + fmt.Sprintf(", met in %d of %d rounds", t.RoundsMet, t.Rounds)
 }
 
 // CheckTargets checks targets on rep's rows. A target whose rows are
@@ -109,6 +122,9 @@ func CheckTargets(rep *Report, targets []Target) []TargetResult {
 			continue
 		}
 		res.Got, _, _ = median(ratios)
+		if lo, hi, level, ok := MedianInterval(ratios); ok {
+			res.Low, res.High, res.Level = lo, hi, level
+		}
 		res.Rounds = len(ratios)
 		for _, r := range ratios {
 			if r >= t.Want {
