@@ -23,6 +23,9 @@ const minIntervalLevel = 0.9
 // either side of 1 by chance; the interval shows how far chance reaches.
 func MedianInterval(vs []float64) (lo, hi, level float64, ok bool) {
 	n := len(vs)
+	if n == 0 {
+		return 0, 0, 0, false
+	}
 	k, level := 1, 1-2*binomialCDF(n, 0)
 	for k+1 <= (n+1)/2 {
 		next := 1 - 2*binomialCDF(n, k)
@@ -31,7 +34,7 @@ func MedianInterval(vs []float64) (lo, hi, level float64, ok bool) {
 		}
 		k, level = k+1, next
 	}
-	if n == 0 || level < minIntervalLevel {
+	if level < minIntervalLevel {
 		return 0, 0, 0, false
 	}
 	sorted := append([]float64(nil), vs...)
@@ -39,14 +42,15 @@ func MedianInterval(vs []float64) (lo, hi, level float64, ok bool) {
 	return sorted[k-1], sorted[n-k], level, true
 }
 
-// binomialCDF is P(B <= j) for B ~ Binomial(n, 1/2).
+// binomialCDF is P(B <= j) for B ~ Binomial(n, 1/2): the sum of C(n, i)/2^n,
+// each term taken through logarithms so that no factorial overflows.
 func binomialCDF(n, j int) float64 {
+	ln, _ := math.Lgamma(float64(n + 1))
 	var p float64
 	for i := 0; i <= j && i <= n; i++ {
-		lc, _ := math.Lgamma(float64(n + 1))
 		li, _ := math.Lgamma(float64(i + 1))
 		lr, _ := math.Lgamma(float64(n - i + 1))
-		p += math.Exp(lc - li - lr - float64(n)*math.Ln2)
+		p += math.Exp(ln - li - lr - float64(n)*math.Ln2)
 	}
 	return p
 }
