@@ -162,11 +162,11 @@ func (e *Engine) scheduleState() ScheduleState {
 }
 
 // dropSchedule drops the chain's unpublished transactions and closes the
-// blocks they made; it returns how many it dropped. Caller holds e.mu.
-func (e *Engine) dropSchedule() int {
+// blocks they made. Caller holds e.mu.
+func (e *Engine) dropSchedule() {
 	s := e.sched
 	if s == nil {
-		return 0
+		return
 	}
 	n := len(s.items) - s.next
 	for i := range s.items[s.next:] {
@@ -177,7 +177,6 @@ func (e *Engine) dropSchedule() int {
 	s.items = s.items[:s.next]
 	s.dropped += n
 	e.due.Store(noneDue)
-	return n
 }
 
 // publishDue commits the scheduled transactions whose time has come, in

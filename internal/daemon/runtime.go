@@ -399,16 +399,25 @@ func (r *Runtime) publish(verbs []api.Verb, level slog.Level) error {
 // sync finishes what publish deferred (engine.Engine.Sync).
 func (r *Runtime) sync() error { return r.eng.Sync() }
 
-// run converts verbs and runs them through commit (the engine's Apply or
-// Publish) as one transaction, logging them at level.
-func (r *Runtime) run(commit func(...engine.Verb) error, verbs []api.Verb, level slog.Level) error {
+// engineVerbs converts a transaction's verbs, naming the first it cannot.
+func engineVerbs(verbs []api.Verb) ([]engine.Verb, error) {
 	evs := make([]engine.Verb, 0, len(verbs))
 	for i, v := range verbs {
 		ev, err := EngineVerb(v)
 		if err != nil {
-			return fmt.Errorf("verb %d: %w", i+1, err)
+			return nil, fmt.Errorf("verb %d: %w", i+1, err)
 		}
 		evs = append(evs, ev)
+	}
+	return evs, nil
+}
+
+// run converts verbs and runs them through commit (the engine's Apply or
+// Publish) as one transaction, logging them at level.
+func (r *Runtime) run(commit func(...engine.Verb) error, verbs []api.Verb, level slog.Level) error {
+	evs, err := engineVerbs(verbs)
+	if err != nil {
+		return err
 	}
 	if len(evs) == 0 {
 		return fmt.Errorf("empty transaction: give at least one verb: %w", ErrBadRequest)
@@ -614,12 +623,9 @@ func (r *Runtime) Stats() api.Stats {
 func (r *Runtime) schedule(txns [][]api.Verb, at []time.Time) (int, error) {
 	ets := make([][]engine.Verb, len(txns))
 	for k, verbs := range txns {
-		for i, v := range verbs {
-			ev, err := EngineVerb(v)
-			if err != nil {
-				return 0, fmt.Errorf("transaction %d: verb %d: %w", k+1, i+1, err)
-			}
-			ets[k] = append(ets[k], ev)
+		var err error
+		if ets[k], err = engineVerbs(verbs); err != nil {
+			return 0, fmt.Errorf("transaction %d: %w", k+1, err)
 		}
 	}
 	r.mu.Lock()
@@ -628,12 +634,14 @@ func (r *Runtime) schedule(txns [][]api.Verb, at []time.Time) (int, error) {
 		return 0, ErrClosed
 	}
 	var steered []uint16
-	live := map[string]engine.Block{}
+	live := map[string]engine.Block{} // the connectors serving now
 	r.eng.View(func(g *engine.Graph) {
 		steered = g.EtherTypes()
 		for _, n := range g.Names() {
 			if b, err := g.Instance(n); err == nil {
-				live[n] = b
+				if _, ok := b.(connector); ok {
+					live[n] = b
+				}
 			}
 		}
 	})
