@@ -58,9 +58,14 @@ func TestReplay(t *testing.T) {
 		t.Fatalf("replay: %v\n%s", o.err, d.log)
 	}
 	// 600ms / 5ms: slots 0..119; a loaded machine may skip a few (late).
+	// The worker published at least 10 chained transactions on time: a
+	// chain is delayed only from where the frames paused, which on a
+	// loaded machine (a CI running every package) may happen in more than
+	// one chain, so the delayed are bounded by what was chained, not by
+	// one chain's length.
 	if o.res.Stopped != api.ReplayFor || o.res.Error != nil || o.res.Applied+o.res.Late != 120 ||
 		o.res.Applied < 100 || o.res.Verbs != 2*o.res.Applied || o.res.Chained < 20 || o.res.Chained == o.res.Applied ||
-		o.res.Delayed > 20 {
+		o.res.Chained-o.res.Delayed < 10 {
 		t.Fatalf("replay result: %+v", o.res)
 	}
 	t.Logf("replay result: %+v", o.res)
