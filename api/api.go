@@ -262,18 +262,9 @@ type BlockStats struct {
 	// Panics counts Process calls that panicked (every instance under
 	// this name).
 	Panics uint64 `json:"panics,omitempty"`
-	// Counted is set by blocks that count on their own (counter): the
-	// packets and bytes they saw.
-	Counted *Counted `json:"counted,omitempty"`
 	// Counters are the block's own counters, for blocks that keep some
 	// (engine.Reporter: counter, tee, vlink, bpf, socket-export).
 	Counters map[string]uint64 `json:"counters,omitempty"`
-}
-
-// Counted is a counting block's own tally.
-type Counted struct {
-	Packets uint64 `json:"packets"`
-	Bytes   uint64 `json:"bytes"`
 }
 
 // BlockDetail is one block with its counters (lanactl show).

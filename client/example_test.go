@@ -28,7 +28,7 @@ func Example() {
 		return
 	}
 	d, err := c.Show(ctx, "count")
-	if err == nil && d.Stats.Counted != nil {
-		fmt.Println("count:", d.Stats.Counted.Packets)
+	if err == nil {
+		fmt.Println("count:", d.Stats.Counters["packets"])
 	}
 }

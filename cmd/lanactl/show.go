@@ -37,11 +37,11 @@ func showCmd() *cobra.Command {
 			for _, r := range slices.Sorted(maps.Keys(s.Drops)) {
 				fmt.Printf("  drops %-10s %d\n", r+":", s.Drops[r])
 			}
-			if s.Counted != nil {
-				fmt.Printf("  counted:     %d packets, %d bytes\n", s.Counted.Packets, s.Counted.Bytes)
+			if len(s.Counters) > 0 {
+				fmt.Println("  own counters:")
 			}
 			for _, k := range slices.Sorted(maps.Keys(s.Counters)) {
-				fmt.Printf("  %-20s %d\n", k+":", s.Counters[k])
+				fmt.Printf("    %-20s %d\n", k+":", s.Counters[k])
 			}
 			return nil
 		},

@@ -202,10 +202,11 @@ func (d *daemon) show(name string) api.BlockDetail {
 func (d *daemon) counted(name string) uint64 {
 	d.t.Helper()
 	b := d.show(name)
-	if b.Stats.Counted == nil {
-		d.t.Fatalf("%s has no counted stats: %+v", name, b)
+	n, ok := b.Stats.Counters["packets"]
+	if !ok {
+		d.t.Fatalf("%s has no packets counter: %+v", name, b)
 	}
-	return b.Stats.Counted.Packets
+	return n
 }
 
 // waitCounted waits until block name counted want packets.

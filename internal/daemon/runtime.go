@@ -9,7 +9,6 @@ import (
 	"os"
 	"runtime"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -539,26 +538,17 @@ func (r *Runtime) Show(name string) (api.BlockDetail, error) {
 	if err != nil {
 		return d, err
 	}
-	d.Stats, err = r.blockStats(name, d.Type)
+	d.Stats, err = r.blockStats(name)
 	return d, err
 }
 
-// counting is implemented by blocks that tally packets themselves (counter).
-type counting interface {
-	Counts() (packets, bytes uint64)
-}
-
-func (r *Runtime) blockStats(name, typ string) (api.BlockStats, error) {
+func (r *Runtime) blockStats(name string) (api.BlockStats, error) {
 	bs, err := r.eng.BlockStats(name)
 	if err != nil {
 		return api.BlockStats{}, err
 	}
 	out := api.BlockStats{Packets: bs.Packets, Bytes: bs.Bytes, Vectors: bs.Vectors, Drops: bs.Drops, NsPerPacket: bs.NsPerPacket, Panics: bs.Panics}
 	if inst, err := r.eng.Instance(name); err == nil {
-		if c, ok := inst.(counting); ok && typ == "counter" {
-			p, b := c.Counts()
-			out.Counted = &api.Counted{Packets: p, Bytes: b}
-		}
 		if rep, ok := inst.(engine.Reporter); ok {
 			out.Counters = rep.Counters()
 		}
@@ -570,21 +560,10 @@ func (r *Runtime) blockStats(name, typ string) (api.BlockStats, error) {
 // XDP socket counters) and per XDP program.
 func (r *Runtime) Stats() api.Stats {
 	st := api.Stats{Blocks: map[string]api.BlockStats{}, Queues: []api.QueueStats{}, Programs: []api.ProgramStats{}}
-	types := map[string]string{}
-	r.eng.View(func(g *engine.Graph) {
-		for _, n := range g.Names() {
-			if bi, err := g.Block(n); err == nil {
-				types[n] = bi.Type
-			}
-		}
-	})
-	names := make([]string, 0, len(types))
-	for n := range types {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	var names []string
+	r.eng.View(func(g *engine.Graph) { names = g.Names() })
 	for _, n := range names {
-		if bs, err := r.blockStats(n, types[n]); err == nil {
+		if bs, err := r.blockStats(n); err == nil {
 			st.Blocks[n] = bs
 		}
 	}
