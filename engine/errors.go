@@ -24,7 +24,8 @@ var (
 	ErrNoOutput = errors.New("no such output")
 	// ErrTypeMismatch: replace between blocks of different types.
 	ErrTypeMismatch = errors.New("block types differ")
-	// ErrBadVerb: a verb could not be parsed.
+	// ErrBadVerb: a verb could not be parsed, or asks for nothing a graph
+	// can hold (a block subscribing to itself).
 	ErrBadVerb = errors.New("invalid verb")
 	// ErrBadOption: an option key or value was refused.
 	ErrBadOption = errors.New("invalid option")

@@ -488,6 +488,9 @@ func (g *Graph) Subscribe(a, b string) error {
 	if _, err := g.get(b); err != nil {
 		return fmt.Errorf("subscribe %s %s: %w", a, b, err)
 	}
+	if a == b {
+		return fmt.Errorf("subscribe %s %s: a block hears its own events already: %w", a, b, ErrBadVerb)
+	}
 	g.own(da).subscribe(b)
 	return nil
 }

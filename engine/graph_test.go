@@ -112,6 +112,7 @@ func TestGraphRefusals(t *testing.T) {
 		{[]string{"add e itest-fwd", "bind c e", "replace b e"}, ErrBound, nil},
 		{[]string{"set b n=0"}, ErrBadOption, []string{"n="}},
 		{[]string{"unsubscribe a c"}, ErrNotFound, nil},
+		{[]string{"subscribe b b"}, ErrBadVerb, []string{"its own events"}},
 	}
 	for _, tc := range cases {
 		before := describe(base)

@@ -126,6 +126,9 @@ func checkGraph(t *testing.T, e *engine.Engine) {
 					t.Fatalf("%s:%s -> %s but %s.Down = %q", n, o, above, above, info[above].Down)
 				}
 			}
+			if slices.Contains(bi.Subs, n) {
+				t.Fatalf("%s subscribes to itself: %+v", n, bi)
+			}
 			if bi.Down != "" {
 				bb, ok := info[bi.Down]
 				if !ok {
