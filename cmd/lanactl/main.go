@@ -9,9 +9,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -31,8 +34,27 @@ func main() {
 	root := newRoot()
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "lanactl:", err)
+		if hint := connectHint(err); hint != "" {
+			fmt.Fprintln(os.Stderr, "lanactl:", hint)
+		}
 		os.Exit(1)
 	}
+}
+
+// connectHint says what to check when the control socket could not be
+// reached, or "" for any other error.
+func connectHint(err error) string {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "dial" {
+		return ""
+	}
+	switch {
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("is lanad running? it listens on its configuration's control.socket; --socket or $LANAD_SOCKET point lanactl there (now %s)", socketPath)
+	case errors.Is(err, syscall.EACCES):
+		return "only root and members of lanad's control.group may use its socket"
+	}
+	return ""
 }
 
 func newRoot() *cobra.Command {
