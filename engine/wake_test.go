@@ -256,7 +256,7 @@ func (q timedQueue) Poll(timeout time.Duration) (bool, error) {
 }
 
 // TestWorkerYields: a worker that goes to sleep in Poll again and again
-// yields to the Go scheduler at most once per 5ms, and does yield (so that
+// yields to the Go scheduler at most once per YieldEvery, and does yield (so that
 // the runtime never sees it as one goroutine running for ever); a
 // busy-polling worker, which never sleeps, does not yield.
 func TestWorkerYields(t *testing.T) {
@@ -275,13 +275,13 @@ func TestWorkerYields(t *testing.T) {
 			}
 			elapsed := time.Since(start)
 			st := r.w.Stats()
-			most := uint64(elapsed/(5*time.Millisecond)) + 1
+			most := uint64(elapsed/engine.YieldEvery) + 1
 			switch {
 			case !tc.want && st.Yields != 0:
 				t.Fatalf("%d yields in %v: a busy worker must not yield", st.Yields, elapsed)
 			case tc.want && (st.Yields < 10 || st.Yields > most):
-				t.Fatalf("%d yields over %v and %d polls: want at least 10 and at most one per 5ms (%d)",
-					st.Yields, elapsed, st.Polls, most)
+				t.Fatalf("%d yields over %v and %d polls: want at least 10 and at most one per %v (%d)",
+					st.Yields, elapsed, st.Polls, engine.YieldEvery, most)
 			}
 			t.Logf("%d yields, %d polls in %v", st.Yields, st.Polls, elapsed)
 		})

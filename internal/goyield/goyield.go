@@ -8,6 +8,13 @@
 // wakes every 20µs for a millisecond. On a two-cpu machine those wakeups
 // land on the other pinned thread's cpu. docs/performance.md ("The Go
 // runtime's monitor thread") has the measurements.
+//
+// A yield is not free either. A locked goroutine cannot simply be rescheduled
+// on its own thread: the runtime hands its P to another thread, which finds
+// the goroutine, hands the P back and wakes the locked thread, and a third
+// thread may be woken to spin for work. So a Timer yields as seldom as the
+// runtime allows (Every), and reads the clock often enough that a yield is
+// never much later than that (maxCheckGap).
 package goyield
 
 import (
@@ -15,41 +22,72 @@ import (
 	"time"
 )
 
-// Every is the longest a Timer lets pass between two yields. It stays under
-// the runtime's 10ms preemption slice. A yield of a locked goroutine costs
-// two thread hand-offs, so this interval costs about 200 of them a second.
-const Every = 5 * time.Millisecond
+// Every is the longest a Timer lets pass between two yields, give or take
+// maxCheckGap. sysmon takes a goroutine's P once it has gone 10ms without
+// passing through the scheduler, so Every stays below that by a margin
+// for a late check. A yield of a locked goroutine costs two or three thread
+// hand-offs: this interval costs about 125 yields a second. (It was 5ms,
+// 200 yields a second; on the lab's receive CPU those hand-offs cost lanad
+// about 2% of the CPU: docs/performance.md, "The yield's own cost").
+const Every = 8 * time.Millisecond
 
-// checkEvery is how many calls of Maybe read the clock once: a loop that
-// calls it every few microseconds (a worker before each sleep, 50,000 times
-// a second in the lab) reads the clock a few thousand times a second instead
-// of on every call. time.Now costs about 47ns on this machine's vDSO, two
-// clock reads.
-const checkEvery = 8
+// How often a Timer reads the clock. time.Now costs about 47ns on this
+// machine's vDSO (two clock reads), and a receive loop calls Maybe before
+// each sleep, up to 50,000 times a second, so a Timer reads the clock only
+// every stride calls. The stride adapts to the caller's pace so that clock
+// reads come between minCheckGap and maxCheckGap apart: a few thousand a
+// second at most, and a yield at most about maxCheckGap (or one call
+// interval, when calls are further apart) late.
+const (
+	minCheckGap = 100 * time.Microsecond
+	maxCheckGap = 250 * time.Microsecond
+	maxStride   = 1024
+)
 
 // Timer yields at most once per Every. The zero value yields at its first
 // call; New starts the clock now. A Timer belongs to one goroutine.
 type Timer struct {
-	last  time.Time
-	calls uint32
+	last    time.Time // the last yield
+	checked time.Time // the last clock read
+	calls   uint32    // calls since the last clock read
+	stride  uint32    // calls between clock reads (0 means 1)
 }
 
 // New returns a Timer whose first yield is due Every from now.
-func New() Timer { return Timer{last: time.Now()} }
+func New() Timer {
+	now := time.Now()
+	return Timer{last: now, checked: now}
+}
 
 // Maybe yields to the Go scheduler (runtime.Gosched) if Every has passed
-// since the last yield, and reports whether it did. It reads the clock on
-// its first call and every checkEvery calls after, so a yield comes at most
-// checkEvery-1 calls late.
+// since the last yield, and reports whether it did. It reads the clock only
+// on some calls (see maxCheckGap).
 func (t *Timer) Maybe() bool {
-	if t.calls++; t.calls%checkEvery != 1 {
+	if t.calls++; t.calls < t.stride {
 		return false
 	}
-	now := time.Now()
+	if !t.due(time.Now()) {
+		return false
+	}
+	runtime.Gosched()
+	return true
+}
+
+// due is Maybe's decision at a clock read at now: it adapts the stride to
+// the time since the previous read and reports whether a yield is due,
+// restarting the interval if so.
+func (t *Timer) due(now time.Time) bool {
+	t.calls = 0
+	switch gap := now.Sub(t.checked); {
+	case gap > maxCheckGap && t.stride > 1:
+		t.stride /= 2
+	case gap < minCheckGap && t.stride < maxStride:
+		t.stride = max(2*t.stride, 2)
+	}
+	t.checked = now
 	if now.Sub(t.last) < Every {
 		return false
 	}
 	t.last = now
-	runtime.Gosched()
 	return true
 }
