@@ -27,8 +27,8 @@ import (
 // passing through the scheduler, so Every stays below that by a margin
 // for a late check. A yield of a locked goroutine costs two or three thread
 // hand-offs: this interval costs about 125 yields a second. (It was 5ms,
-// 200 yields a second; on the lab's receive CPU those hand-offs cost lanad
-// about 2% of the CPU: docs/performance.md, "The yield's own cost").
+// 200 yields a second; in the lab the longer interval took about 3ns a
+// frame off lanad's worker: docs/performance.md, "The yield's own cost").
 const Every = 8 * time.Millisecond
 
 // How often a Timer reads the clock. time.Now costs about 47ns on this
