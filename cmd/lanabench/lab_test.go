@@ -119,6 +119,12 @@ func TestLabLanadProcess(t *testing.T) {
 			Note      string
 			Rounds    []int     `json:"runs_round"`
 			StillRuns []float64 `json:"still_runs_pps"`
+			CPU       *struct {
+				NAPI     float64 `json:"napi_ns_per_frame"`
+				Receiver float64 `json:"receiver_ns_per_frame"`
+				Other    float64 `json:"other_ns_per_frame"`
+				Idle     float64 `json:"idle"`
+			}
 		}
 		Targets []struct {
 			Name   string
@@ -141,6 +147,13 @@ func TestLabLanadProcess(t *testing.T) {
 		}
 		if r.PPSMedian < 1e4 || *r.Drops != 0 {
 			t.Errorf("%s: %v pps, %d drops; want frames taken and no fill-ring-empty (or other) drop", r.Name, r.PPSMedian, *r.Drops)
+		}
+		// The receive CPU's time is split: the worker's thread was found
+		// (lanad's in its process, the engine's in the lab's), and only
+		// lanad has other threads on the list.
+		if c := r.CPU; c == nil || c.NAPI <= 0 || c.Receiver <= 0 || (c.Other > 0) != strings.HasPrefix(want, "lanad") ||
+			c.Idle < 0 || c.Idle > 1 {
+			t.Errorf("%s: cpu split %+v; want NAPI and receive loop time, other threads for lanad only", r.Name, c)
 		}
 	}
 	for _, c := range []struct {

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -282,6 +283,32 @@ func (l *lanadReceiver) Drops() (rxbench.Drops, error) {
 	x := st.Queues[0].XDP
 	return rxbench.Drops{FillRingEmpty: x.RxFillRingEmptyDescs, RingFull: x.RxRingFull,
 		Other: x.RxDropped + x.RxInvalidDescs}, nil
+}
+
+// ReceiveThreads implements rxbench.ThreadReporter: lanad's worker thread,
+// from its queue stats, and lanad's other threads, from /proc.
+func (l *lanadReceiver) ReceiveThreads() (loop int, others []int, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	st, err := l.cl.Stats(ctx)
+	if err != nil {
+		return 0, nil, fmt.Errorf("lanad stats: %w", err)
+	}
+	if len(st.Queues) != 1 || st.Queues[0].Thread == 0 {
+		return 0, nil, fmt.Errorf("lanad stats: no worker thread in %d queue(s)", len(st.Queues))
+	}
+	loop = st.Queues[0].Thread
+	dir := fmt.Sprintf("/proc/%d/task", l.cmd.Process.Pid)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, nil, fmt.Errorf("lanad's threads: %w", err)
+	}
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil && tid != loop {
+			others = append(others, tid)
+		}
+	}
+	return loop, others, nil
 }
 
 // swapTxns are the swap row's two transactions: each replaces every dummy

@@ -43,6 +43,23 @@ type Sample struct {
 	// Round is the 1-based round the run belongs to (Run measures every
 	// row once per round); 0 takes the sample's position among the row's.
 	Round int
+	// CPU is where the receive CPU's time went in a receiver row's run;
+	// nil for generator rows.
+	CPU *CPUSplit
+}
+
+// CPUSplit is the receive CPU's time per frame received, split between the
+// veth's NAPI thread (the kernel's receive work: XDP, the copy into an
+// AF_XDP frame, the Linux stack), the receive loop's thread (its system
+// calls included) and the receiver's other threads (lanad's control plane
+// and Go runtime; asavie's loop runs in the lab's process, whose other
+// threads run on the generator's CPU), with the CPU's idle share. A row
+// holds the medians of its runs, each part on its own.
+type CPUSplit struct {
+	NAPINs     float64 `json:"napi_ns_per_frame"`
+	ReceiverNs float64 `json:"receiver_ns_per_frame"`
+	OtherNs    float64 `json:"other_ns_per_frame"`
+	Idle       float64 `json:"idle"`
 }
 
 // Row is one line of the table: the runs of one receiver or generator.
@@ -68,6 +85,9 @@ type Row struct {
 	// StillMedian their median: the row's own base, measured alongside.
 	StillRuns   []float64 `json:"still_runs_pps,omitempty"`
 	StillMedian float64   `json:"still_pps_median,omitempty"`
+	// CPU is, for a receiver row, where the receive CPU's time went per
+	// frame: the medians of its runs' CPUSplit.
+	CPU *CPUSplit `json:"cpu,omitempty"`
 	// Note says how the row was measured, when that is not obvious.
 	Note string `json:"note,omitempty"`
 	// Error is why the row has no (or fewer) runs, if it failed.
@@ -77,7 +97,12 @@ type Row struct {
 // Summarize makes a row from its samples.
 func Summarize(name string, kind Kind, samples []Sample) Row {
 	r := Row{Name: name, Kind: kind, Runs: make([]float64, 0, len(samples)), Rounds: make([]int, 0, len(samples))}
+	var napi, recv, other, idle []float64
 	for i, s := range samples {
+		if s.CPU != nil {
+			napi, recv = append(napi, s.CPU.NAPINs), append(recv, s.CPU.ReceiverNs)
+			other, idle = append(other, s.CPU.OtherNs), append(idle, s.CPU.Idle)
+		}
 		round := s.Round
 		if round == 0 {
 			round = i + 1
@@ -96,6 +121,13 @@ func Summarize(name string, kind Kind, samples []Sample) Row {
 		r.StillRuns = nil // all runs phased, or none
 	}
 	r.PPSMedian, r.PPSMin, r.PPSMax = median(r.Runs)
+	if len(napi) > 0 {
+		r.CPU = &CPUSplit{}
+		r.CPU.NAPINs, _, _ = median(napi)
+		r.CPU.ReceiverNs, _, _ = median(recv)
+		r.CPU.OtherNs, _, _ = median(other)
+		r.CPU.Idle, _, _ = median(idle)
+	}
 	if r.StillRuns != nil {
 		r.StillMedian, _, _ = median(r.StillRuns)
 	}
@@ -251,6 +283,9 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if err := rep.writeCPU(w); err != nil {
+		return err
+	}
 	fmt.Fprintf(w, "%d run(s) of %v per row; 64-byte frames; kernel %s, %d CPUs, load %s -> %s\n",
 		rep.Runs, rep.Window, rep.Machine.Kernel, rep.Machine.CPUs, rep.Machine.LoadBefore, rep.Machine.LoadAfter)
 	fmt.Fprintln(w, "x columns: the median over rounds of the two rows' ratio in each round (a round runs every row once, back to back)")
@@ -283,6 +318,35 @@ func (rep *Report) WriteTable(w io.Writer) error {
 }
 
 func oneLine(s string) string { return strings.ReplaceAll(s, "\n", "; ") }
+
+// writeCPU prints where each receiver row's receive CPU went per frame
+// (Row.CPU), when any row has it.
+func (rep *Report) writeCPU(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	first := true
+	for _, r := range rep.Rows {
+		if r.CPU == nil {
+			continue
+		}
+		if first {
+			fmt.Fprintln(tw, "receive CPU, ns a frame	NAPI	receive loop	its other threads	idle	")
+			first = false
+		}
+		loop, other := "-", "-"
+		if r.CPU.ReceiverNs > 0 {
+			loop = fmt.Sprintf("%.1f", r.CPU.ReceiverNs)
+		}
+		if r.CPU.OtherNs > 0 {
+			other = fmt.Sprintf("%.1f", r.CPU.OtherNs)
+		}
+		fmt.Fprintf(tw, "%s	%.0f	%s	%s	%.1f%%	\n", r.Name, r.CPU.NAPINs, loop, other, 100*r.CPU.Idle)
+	}
+	if first {
+		return nil
+	}
+	fmt.Fprintln(tw, "\t\t\t\t\t")
+	return tw.Flush()
+}
 
 // WriteJSON writes the report to path as indented JSON.
 func (rep *Report) WriteJSON(path string) error {

@@ -18,8 +18,10 @@ func fakeReport() *Report {
 		Machine: Machine{Kernel: "6.18.0", CPUs: 2, LoadBefore: "1.00 0.50 0.25", LoadAfter: "2.00 1.00 0.50"},
 		Rows: []Row{
 			Summarize("xdp-drop", Receiver, []Sample{{PPS: 4e6}, {PPS: 5e6}, {PPS: 6e6}}),
-			Summarize("stack", Receiver, []Sample{{PPS: 1e6}, {PPS: 0.5e6}, {PPS: 2e6}}),
-			Summarize("engine-3", Receiver, []Sample{{PPS: 2.5e6, Drops: 3}, {PPS: 2e6, Drops: 4}}),
+			Summarize("stack", Receiver, []Sample{{PPS: 1e6, CPU: &CPUSplit{NAPINs: 1200}}, {PPS: 0.5e6}, {PPS: 2e6}}),
+			Summarize("engine-3", Receiver, []Sample{
+				{PPS: 2.5e6, Drops: 3, CPU: &CPUSplit{NAPINs: 320, ReceiverNs: 70, Idle: 0.05}},
+				{PPS: 2e6, Drops: 4, CPU: &CPUSplit{NAPINs: 300, ReceiverNs: 80, Idle: 0.03}}}),
 			{Name: "asavie", Kind: Receiver, Error: "setup: boom\nsecond line"},
 			Summarize("afxdp", Generator, []Sample{{PPS: 1.5e6}}),
 			Summarize("trafgen", Generator, []Sample{{PPS: 1e6, Drops: 10}}),
@@ -39,6 +41,18 @@ func TestSummarize(t *testing.T) {
 	if r.PPSMedian != 2 {
 		t.Errorf("even count: median %v, want the lower middle 2", r.PPSMedian)
 	}
+	// The CPU split takes each part's median over the runs that have one.
+	r = Summarize("x", Receiver, []Sample{
+		{PPS: 1, CPU: &CPUSplit{NAPINs: 300, ReceiverNs: 75, OtherNs: 2, Idle: 0.1}},
+		{PPS: 2},
+		{PPS: 3, CPU: &CPUSplit{NAPINs: 250, ReceiverNs: 70, OtherNs: 1, Idle: 0.04}},
+		{PPS: 4, CPU: &CPUSplit{NAPINs: 280, ReceiverNs: 72, OtherNs: 3, Idle: 0.02}}})
+	if c := r.CPU; c == nil || *c != (CPUSplit{NAPINs: 280, ReceiverNs: 72, OtherNs: 2, Idle: 0.04}) {
+		t.Errorf("cpu split %+v, want the medians 280, 72, 2, 0.04", c)
+	}
+	if r = Summarize("x", Generator, []Sample{{PPS: 1}}); r.CPU != nil {
+		t.Errorf("a row without cpu splits has one: %+v", r.CPU)
+	}
 	r = Summarize("x", Generator, nil)
 	if r.PPSMedian != 0 || len(r.Runs) != 0 || r.Runs == nil {
 		t.Errorf("no samples: %+v (runs must encode as [], not null)", r)
@@ -52,10 +66,15 @@ func TestWriteTable(t *testing.T) {
 	}
 	out := b.String()
 	t.Log("\n" + out)
-	lines := map[string]string{}
+	// The rate table's line of each row, and the CPU table's after it.
+	lines, cpu := map[string]string{}, map[string]string{}
 	for _, l := range strings.Split(out, "\n") {
 		if f := strings.Fields(l); len(f) > 0 {
-			lines[f[0]] = l
+			if _, ok := lines[f[0]]; ok {
+				cpu[f[0]] = l
+			} else {
+				lines[f[0]] = l
+			}
 		}
 	}
 	// Ratios pair runs by round: xdp-drop/stack is 4, 10 and 3 in the
@@ -80,6 +99,21 @@ func TestWriteTable(t *testing.T) {
 				t.Errorf("%s line %q lacks %q", name, l, w)
 			}
 		}
+	}
+	// The CPU table lists the rows with a split, medians per part, "-"
+	// for a part that took nothing.
+	for name, want := range map[string][]string{
+		"engine-3": {" 300 ", " 70.0 ", " - ", " 3.0%"},
+		"stack":    {" 1200 ", " - ", " 0.0%"},
+	} {
+		for _, w := range want {
+			if !strings.Contains(cpu[name], w) {
+				t.Errorf("%s cpu line %q lacks %q", name, cpu[name], w)
+			}
+		}
+	}
+	if _, ok := cpu["xdp-drop"]; ok || !strings.Contains(out, "receive CPU, ns a frame") {
+		t.Errorf("cpu table: %v, want the rows engine-3 and stack (only) under its heading", cpu)
 	}
 	if !strings.Contains(out, "asavie failed: setup: boom; second line") {
 		t.Errorf("failed row's error not listed")

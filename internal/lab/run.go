@@ -363,7 +363,9 @@ func (cfg *Config) receiverRun(ctx context.Context, r row, run int, st *rowState
 	if err != nil {
 		return Sample{}, err
 	}
-	return Sample{PPS: res.PPS, StillPPS: res.StillPPS, Drops: res.Drops.Total()}, nil
+	return Sample{PPS: res.PPS, StillPPS: res.StillPPS, Drops: res.Drops.Total(),
+		CPU: &CPUSplit{NAPINs: res.NAPINsPerPacket, ReceiverNs: res.LoopNsPerPacket,
+			OtherNs: res.OtherNsPerPacket, Idle: res.RxIdle}}, nil
 }
 
 // watched lets the progress goroutine read a receiver's count only between
@@ -388,6 +390,15 @@ func (w *watched) Close() error {
 	w.ready = false
 	w.mu.Unlock()
 	return w.Receiver.Close()
+}
+
+// ReceiveThreads implements rxbench.ThreadReporter for the receivers that
+// do (lanad's), and reports Loop's own thread for the others.
+func (w *watched) ReceiveThreads() (loop int, others []int, err error) {
+	if tr, ok := w.Receiver.(rxbench.ThreadReporter); ok {
+		return tr.ReceiveThreads()
+	}
+	return 0, nil, nil
 }
 
 // count is the receiver's count, 0 outside Setup..Close; any goroutine.

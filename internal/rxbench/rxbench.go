@@ -59,6 +59,17 @@ type Receiver interface {
 	Close() error
 }
 
+// ThreadReporter is implemented by a Receiver whose receive loop runs on a
+// thread of its own rather than in Loop (a lanad process, whose worker
+// receives while Loop only waits). Run asks for the threads once the
+// warm-up is over, to split the receive CPU's time between them.
+type ThreadReporter interface {
+	// ReceiveThreads returns the receive loop's thread id (0: Loop's own
+	// thread, as for receivers that do not report) and the ids of the
+	// receiver's other threads, whichever CPU they run on.
+	ReceiveThreads() (loop int, others []int, err error)
+}
+
 // Drops are the places a receiver can lose frames.
 type Drops struct {
 	// FillRingEmpty counts frames the kernel could not deliver because the
@@ -144,12 +155,22 @@ type Result struct {
 	StillPPS float64 `json:"still_pps,omitempty"`
 	// Window is the measured time.
 	Window time.Duration `json:"window_ns"`
-	// RxCPUNsPerPacket is the receive CPU's busy time (receiver thread and
-	// NAPI threads, from /proc schedstat) per frame received.
+	// RxCPUNsPerPacket is the CPU time of the receive work (the NAPI
+	// threads, the receive loop and the receiver's other threads, from
+	// /proc schedstat) per frame received.
 	RxCPUNsPerPacket float64 `json:"rx_cpu_ns_per_packet"`
-	// LoopNsPerPacket is the receiver thread's own CPU time per frame (0
-	// for receivers that live in the kernel).
+	// NAPINsPerPacket is the NAPI threads' part of it: the kernel's receive
+	// work, XDP and the copy into the receiver's frames included.
+	NAPINsPerPacket float64 `json:"napi_ns_per_packet"`
+	// LoopNsPerPacket is the receive loop thread's own CPU time per frame,
+	// its system calls included (0 for receivers that live in the kernel).
 	LoopNsPerPacket float64 `json:"loop_ns_per_packet"`
+	// OtherNsPerPacket is that of the receiver's other threads
+	// (ThreadReporter; 0 for receivers that do not report them).
+	OtherNsPerPacket float64 `json:"other_ns_per_packet,omitempty"`
+	// RxIdle is the share of the window the receive CPU spent idle
+	// (/proc/stat, to 10ms).
+	RxIdle float64 `json:"rx_idle"`
 }
 
 // Run measures r on p: the generator sends from A, r receives on B.
@@ -243,8 +264,18 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 
 	var during sync.WaitGroup
 	duringErr := make(chan error, 1)
-	threads := append([]int{tid}, napi...)
-	c0, d0, cpu0, err := snapshot(r, threads)
+	th := threadSet{loop: tid, napi: napi, cpu: opts.RxCPU}
+	if tr, ok := r.(ThreadReporter); ok {
+		loop, others, err := tr.ReceiveThreads()
+		if err != nil {
+			return res, fmt.Errorf("%s: receive threads: %w", r.Name(), err)
+		}
+		if loop != 0 {
+			th.loop = loop
+		}
+		th.others = others
+	}
+	c0, d0, cpu0, err := snapshot(r, th)
 	if err != nil {
 		return res, err
 	}
@@ -273,7 +304,7 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 			return res, ctx.Err()
 		}
 	}
-	c1, d1, cpu1, err := snapshot(r, threads)
+	c1, d1, cpu1, err := snapshot(r, th)
 	window := time.Since(t0)
 	stopDuring()
 	during.Wait()
@@ -302,13 +333,13 @@ func Run(ctx context.Context, p *testbed.Pair, r Receiver, opts Options) (res Re
 		res.PPS, res.StillPPS = withPPS, stillPPS
 	}
 	if res.Received > 0 {
-		var busy, loop uint64
-		for i := range threads {
-			busy += cpu1[i] - cpu0[i]
-		}
-		loop = cpu1[0] - cpu0[0]
-		res.RxCPUNsPerPacket = float64(busy) / float64(res.Received)
-		res.LoopNsPerPacket = float64(loop) / float64(res.Received)
+		n := float64(res.Received)
+		split := cpu1.since(cpu0)
+		res.NAPINsPerPacket = float64(split.napi) / n
+		res.LoopNsPerPacket = float64(split.loop) / n
+		res.OtherNsPerPacket = float64(split.others) / n
+		res.RxCPUNsPerPacket = float64(split.napi+split.loop+split.others) / n
+		res.RxIdle = float64(split.idle) / float64(window)
 	}
 	return res, nil
 }
@@ -395,19 +426,64 @@ const (
 	settleMax   = 3 * time.Second
 )
 
-func snapshot(r Receiver, threads []int) (consumed uint64, d Drops, cpu []uint64, err error) {
+// threadSet names the threads whose CPU time Run splits: the receive loop,
+// the NAPI threads and the receiver's other threads, and the receive CPU
+// whose idle time it reads.
+type threadSet struct {
+	loop   int
+	napi   []int
+	others []int
+	cpu    int
+}
+
+// cpuTimes is one reading of a threadSet: nanoseconds on a CPU for the loop,
+// the NAPI threads (summed) and each of the other threads that could be
+// read, and the receive CPU's idle time.
+type cpuTimes struct {
+	loop, napi, idle uint64
+	others           map[int]uint64
+}
+
+// cpuSplit is the time spent between two readings.
+type cpuSplit struct{ loop, napi, others, idle uint64 }
+
+// since returns the time spent from an earlier reading a to c. Other
+// threads count only when both readings have them: a thread that started or
+// ended in between is left out.
+func (c cpuTimes) since(a cpuTimes) cpuSplit {
+	s := cpuSplit{loop: c.loop - a.loop, napi: c.napi - a.napi, idle: c.idle - a.idle}
+	for tid, t := range c.others {
+		if t0, ok := a.others[tid]; ok {
+			s.others += t - t0
+		}
+	}
+	return s
+}
+
+func snapshot(r Receiver, th threadSet) (consumed uint64, d Drops, cpu cpuTimes, err error) {
 	if consumed, err = r.Consumed(); err != nil {
 		return
 	}
 	if d, err = r.Drops(); err != nil {
 		return
 	}
-	cpu = make([]uint64, len(threads))
-	for i, tid := range threads {
-		if cpu[i], err = onCPUNanos(tid); err != nil {
+	if cpu.loop, err = onCPUNanos(th.loop); err != nil {
+		return
+	}
+	for _, tid := range th.napi {
+		var t uint64
+		if t, err = onCPUNanos(tid); err != nil {
 			return
 		}
+		cpu.napi += t
 	}
+	cpu.others = make(map[int]uint64, len(th.others))
+	for _, tid := range th.others {
+		if t, err := onCPUNanos(tid); err == nil {
+			cpu.others[tid] = t
+		}
+	}
+	cpu.idle, err = idleNanos(th.cpu)
 	return
 }
 
@@ -423,6 +499,36 @@ func onCPUNanos(tid int) (uint64, error) {
 		return 0, fmt.Errorf("cpu time of thread %d: empty schedstat", tid)
 	}
 	return strconv.ParseUint(f[0], 10, 64)
+}
+
+// userHz is the unit of /proc/stat's times: USER_HZ, 100 on Linux.
+const userHz = 100
+
+// idleNanos is the time cpu has spent idle (idle and iowait), from
+// /proc/stat, in nanoseconds to the 10ms of its unit.
+func idleNanos(cpu int) (uint64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, fmt.Errorf("idle time: %w", err)
+	}
+	prefix := "cpu" + strconv.Itoa(cpu) + " "
+	for line := range strings.Lines(string(b)) {
+		if !strings.HasPrefix(line, prefix) {
+			continue
+		}
+		// cpuN user nice system idle iowait irq softirq ...
+		f := strings.Fields(line)
+		if len(f) < 6 {
+			break
+		}
+		idle, err1 := strconv.ParseUint(f[4], 10, 64)
+		iowait, err2 := strconv.ParseUint(f[5], 10, 64)
+		if err := errors.Join(err1, err2); err != nil {
+			return 0, fmt.Errorf("idle time of cpu %d: %w", cpu, err)
+		}
+		return (idle + iowait) * (1e9 / userHz), nil
+	}
+	return 0, fmt.Errorf("idle time: no line for cpu %d in /proc/stat", cpu)
 }
 
 func pin(tid, cpu int) error {

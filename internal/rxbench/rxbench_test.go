@@ -64,6 +64,15 @@ func TestReceiversPaced(t *testing.T) {
 			if res.Received < minReceived(r) {
 				t.Fatalf("received %d frames in %v: the receive path is broken", res.Received, res.Window)
 			}
+			// The receive CPU's time is split: the NAPI thread always
+			// works, a receive loop in user space too, and the CPU's idle
+			// share is a share.
+			_, inKernel := r.(*Kernel)
+			if res.NAPINsPerPacket <= 0 || (res.LoopNsPerPacket <= 0) != inKernel || res.RxIdle < 0 || res.RxIdle > 1 ||
+				res.RxCPUNsPerPacket < res.NAPINsPerPacket+res.LoopNsPerPacket-0.01 {
+				t.Errorf("cpu split: NAPI %.1f, loop %.1f, other %.1f, all %.1f ns/frame, idle %.3f",
+					res.NAPINsPerPacket, res.LoopNsPerPacket, res.OtherNsPerPacket, res.RxCPUNsPerPacket, res.RxIdle)
+			}
 			if res.TotalDrops.FillRingEmpty != 0 {
 				t.Errorf("fill ring ran empty %d times", res.TotalDrops.FillRingEmpty)
 			}
@@ -200,5 +209,22 @@ func TestSetupStocksTheFillRing(t *testing.T) {
 				t.Fatalf("took %d of %d frames sent before Loop ran; fill ring empty %d times", got, n, d.FillRingEmpty)
 			}
 		})
+	}
+}
+
+// TestCPUSplit: the time between two readings counts the other threads
+// present in both, and the receive CPU's idle time comes from /proc/stat.
+func TestCPUSplit(t *testing.T) {
+	a := cpuTimes{loop: 100, napi: 1000, idle: 5, others: map[int]uint64{1: 10, 2: 20}}
+	b := cpuTimes{loop: 150, napi: 1300, idle: 9, others: map[int]uint64{1: 15, 3: 99}} // 2 ended, 3 started
+	if got, want := b.since(a), (cpuSplit{loop: 50, napi: 300, others: 5, idle: 4}); got != want {
+		t.Errorf("split %+v, want %+v", got, want)
+	}
+	idle, err := idleNanos(0)
+	if err != nil || idle%(1e9/userHz) != 0 {
+		t.Errorf("idle time of cpu 0: %d, %v; want a multiple of 10ms", idle, err)
+	}
+	if _, err := idleNanos(1 << 20); err == nil {
+		t.Error("idle time of a cpu that does not exist: no error")
 	}
 }
