@@ -120,8 +120,7 @@ const parked = math.MaxUint64
 // yielding to the Go scheduler (internal/goyield has why). Measured under
 // lanad on veth: sysmon woke 4,229 times a second on the control cpu without
 // the yield and 99 times with it, and lanad-3 gained 4–6% and lanad-swap
-// 2–8% in the lab (docs/performance.md). Each yield costs hand-offs between
-// threads of its own, so it is as long as the runtime allows (8ms).
+// 2–8% in the lab (docs/performance.md).
 const YieldEvery = goyield.Every
 
 // maxHops bounds the blocks one packet may visit (turn-around ping-pong

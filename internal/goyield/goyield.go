@@ -12,9 +12,9 @@
 // A yield is not free either. A locked goroutine cannot simply be rescheduled
 // on its own thread: the runtime hands its P to another thread, which finds
 // the goroutine, hands the P back and wakes the locked thread, and a third
-// thread may be woken to spin for work. So a Timer yields as seldom as the
-// runtime allows (Every), and reads the clock often enough that a yield is
-// never much later than that (maxCheckGap).
+// thread may be woken to spin for work. A Timer reads the clock often enough
+// that a yield is never much later than Every (maxCheckGap), whatever the
+// caller's pace.
 package goyield
 
 import (
@@ -24,12 +24,13 @@ import (
 
 // Every is the longest a Timer lets pass between two yields, give or take
 // maxCheckGap. sysmon takes a goroutine's P once it has gone 10ms without
-// passing through the scheduler, so Every stays below that by a margin
-// for a late check. A yield of a locked goroutine costs two or three thread
-// hand-offs: this interval costs about 125 yields a second. (It was 5ms,
-// 200 yields a second; in the lab the longer interval took about 3ns a
-// frame off lanad's worker: docs/performance.md, "The yield's own cost").
-const Every = 8 * time.Millisecond
+// passing through the scheduler, so Every stays well below that. A yield
+// of a locked goroutine costs two or three thread hand-offs, 200 yields a
+// second at this interval. Yielding every 8ms instead cut those hand-offs
+// by a third, but lanad-3 against asavie came out about 2% lower in the lab
+// (37 of 60 paired rounds favoured 5ms; docs/performance.md, "The yield's
+// own cost").
+const Every = 5 * time.Millisecond
 
 // How often a Timer reads the clock. time.Now costs about 47ns on this
 // machine's vDSO (two clock reads), and a receive loop calls Maybe before
