@@ -86,8 +86,10 @@ type Row struct {
 	StillRuns   []float64 `json:"still_runs_pps,omitempty"`
 	StillMedian float64   `json:"still_pps_median,omitempty"`
 	// CPU is, for a receiver row, where the receive CPU's time went per
-	// frame: the medians of its runs' CPUSplit.
-	CPU *CPUSplit `json:"cpu,omitempty"`
+	// frame: the medians of its runs' CPUSplit; CPURuns are the runs' own,
+	// in Runs' order.
+	CPU     *CPUSplit  `json:"cpu,omitempty"`
+	CPURuns []CPUSplit `json:"cpu_runs,omitempty"`
 	// Note says how the row was measured, when that is not obvious.
 	Note string `json:"note,omitempty"`
 	// Error is why the row has no (or fewer) runs, if it failed.
@@ -102,6 +104,7 @@ func Summarize(name string, kind Kind, samples []Sample) Row {
 		if s.CPU != nil {
 			napi, recv = append(napi, s.CPU.NAPINs), append(recv, s.CPU.ReceiverNs)
 			other, idle = append(other, s.CPU.OtherNs), append(idle, s.CPU.Idle)
+			r.CPURuns = append(r.CPURuns, *s.CPU)
 		}
 		round := s.Round
 		if round == 0 {
@@ -119,6 +122,9 @@ func Summarize(name string, kind Kind, samples []Sample) Row {
 	}
 	if len(r.StillRuns) != len(r.Runs) {
 		r.StillRuns = nil // all runs phased, or none
+	}
+	if len(r.CPURuns) != len(r.Runs) {
+		r.CPURuns = nil // every run split, or none listed
 	}
 	r.PPSMedian, r.PPSMin, r.PPSMax = median(r.Runs)
 	if len(napi) > 0 {

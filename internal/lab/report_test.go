@@ -50,6 +50,13 @@ func TestSummarize(t *testing.T) {
 	if c := r.CPU; c == nil || *c != (CPUSplit{NAPINs: 280, ReceiverNs: 72, OtherNs: 2, Idle: 0.04}) {
 		t.Errorf("cpu split %+v, want the medians 280, 72, 2, 0.04", c)
 	}
+	if r.CPURuns != nil {
+		t.Errorf("a run without a split, yet the runs' splits are listed: %+v", r.CPURuns)
+	}
+	r = Summarize("x", Receiver, []Sample{{PPS: 1, CPU: &CPUSplit{NAPINs: 300}}, {PPS: 2, CPU: &CPUSplit{NAPINs: 250}}})
+	if len(r.CPURuns) != 2 || r.CPURuns[0].NAPINs != 300 || r.CPURuns[1].NAPINs != 250 {
+		t.Errorf("runs' splits %+v, want 300 and 250 in run order", r.CPURuns)
+	}
 	if r = Summarize("x", Generator, []Sample{{PPS: 1}}); r.CPU != nil {
 		t.Errorf("a row without cpu splits has one: %+v", r.CPU)
 	}
