@@ -177,7 +177,7 @@ func (l *lanadReceiver) Setup(ifindex int) (err error) {
 		Interfaces: []config.Interface{{Name: nif.Name, Queues: config.Queues{List: []int{0}},
 			CPUs: []int{l.cpu}, Steering: "all", XSKMode: "copy"}},
 		Control: config.Control{CPUs: []int{l.cpu}},
-		Poll:    l.poll, VectorSize: rxbench.Batch, Frames: rxbench.FrameCount,
+		Poll:    l.poll, VectorSize: rxbench.Batch, Frames: rxbench.FrameCount, FrameSize: rxbench.FrameSize,
 		Bench: &config.Bench{PaceDir: l.paceDir},
 		Stack: l.stack(),
 	}

@@ -23,10 +23,12 @@ const (
 	batch      = 64
 )
 
-// FrameCount and Batch are the UMEM frame count and the receive batch (the
-// engine's vector size) of every AF_XDP receiver here; a receiver built
-// elsewhere (a lanad process) uses them too, so that the rows compare.
+// FrameSize, FrameCount and Batch are the UMEM frame size and count and the
+// receive batch (the engine's vector size) of every AF_XDP receiver here; a
+// receiver built elsewhere (a lanad process) uses them too, so that the rows
+// compare.
 const (
+	FrameSize  = frameSize
 	FrameCount = frameCount
 	Batch      = batch
 )
