@@ -78,21 +78,37 @@ func Confine(cpus []int) (unix.CPUSet, error) {
 func setAll(set *unix.CPUSet) error {
 	// Threads may start while the first pass runs; the second catches them.
 	for pass := 0; pass < 2; pass++ {
-		tasks, err := os.ReadDir("/proc/self/task")
+		tids, err := Threads(0)
 		if err != nil {
-			return fmt.Errorf("list threads: %w", err)
+			return err
 		}
-		for _, t := range tasks {
-			tid, err := strconv.Atoi(t.Name())
-			if err != nil {
-				continue
-			}
+		for _, tid := range tids {
 			if err := unix.SchedSetaffinity(tid, set); err != nil && !errors.Is(err, unix.ESRCH) {
 				return fmt.Errorf("thread %d: %w", tid, err)
 			}
 		}
 	}
 	return nil
+}
+
+// Threads lists the thread ids of process pid (0: the calling process),
+// from /proc.
+func Threads(pid int) ([]int, error) {
+	dir := "/proc/self/task"
+	if pid != 0 {
+		dir = "/proc/" + strconv.Itoa(pid) + "/task"
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list threads: %w", err)
+	}
+	tids := make([]int, 0, len(ents))
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
 }
 
 // List formats set as "0,2,3".

@@ -78,3 +78,27 @@ func TestConfine(t *testing.T) {
 		t.Fatalf("a refused Confine moved the thread to %s", List(now))
 	}
 }
+
+// TestThreads lists the calling thread among the process's, by 0 and by
+// pid alike, and fails for a process that does not exist.
+func TestThreads(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	me := unix.Gettid()
+	for _, pid := range []int{0, os.Getpid()} {
+		tids, err := Threads(pid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := false
+		for _, tid := range tids {
+			found = found || tid == me
+		}
+		if !found {
+			t.Errorf("Threads(%d) = %v: the calling thread %d is missing", pid, tids, me)
+		}
+	}
+	if _, err := Threads(1 << 30); err == nil {
+		t.Error("threads of a process that does not exist: no error")
+	}
+}

@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +26,7 @@ import (
 	"github.com/lana-net/lana/api"
 	"github.com/lana-net/lana/client"
 	"github.com/lana-net/lana/internal/config"
+	"github.com/lana-net/lana/internal/cpuset"
 	"github.com/lana-net/lana/internal/pace"
 	"github.com/lana-net/lana/internal/rxbench"
 )
@@ -298,13 +298,12 @@ func (l *lanadReceiver) ReceiveThreads() (loop int, others []int, err error) {
 		return 0, nil, fmt.Errorf("lanad stats: no worker thread in %d queue(s)", len(st.Queues))
 	}
 	loop = st.Queues[0].Thread
-	dir := fmt.Sprintf("/proc/%d/task", l.cmd.Process.Pid)
-	ents, err := os.ReadDir(dir)
+	tids, err := cpuset.Threads(l.cmd.Process.Pid)
 	if err != nil {
 		return 0, nil, fmt.Errorf("lanad's threads: %w", err)
 	}
-	for _, e := range ents {
-		if tid, err := strconv.Atoi(e.Name()); err == nil && tid != loop {
+	for _, tid := range tids {
+		if tid != loop {
 			others = append(others, tid)
 		}
 	}

@@ -99,12 +99,10 @@ type Row struct {
 // Summarize makes a row from its samples.
 func Summarize(name string, kind Kind, samples []Sample) Row {
 	r := Row{Name: name, Kind: kind, Runs: make([]float64, 0, len(samples)), Rounds: make([]int, 0, len(samples))}
-	var napi, recv, other, idle []float64
+	var splits []CPUSplit
 	for i, s := range samples {
 		if s.CPU != nil {
-			napi, recv = append(napi, s.CPU.NAPINs), append(recv, s.CPU.ReceiverNs)
-			other, idle = append(other, s.CPU.OtherNs), append(idle, s.CPU.Idle)
-			r.CPURuns = append(r.CPURuns, *s.CPU)
+			splits = append(splits, *s.CPU)
 		}
 		round := s.Round
 		if round == 0 {
@@ -123,16 +121,25 @@ func Summarize(name string, kind Kind, samples []Sample) Row {
 	if len(r.StillRuns) != len(r.Runs) {
 		r.StillRuns = nil // all runs phased, or none
 	}
-	if len(r.CPURuns) != len(r.Runs) {
-		r.CPURuns = nil // every run split, or none listed
+	if len(splits) == len(r.Runs) {
+		r.CPURuns = splits // every run split, or none listed
 	}
 	r.PPSMedian, r.PPSMin, r.PPSMax = median(r.Runs)
-	if len(napi) > 0 {
-		r.CPU = &CPUSplit{}
-		r.CPU.NAPINs, _, _ = median(napi)
-		r.CPU.ReceiverNs, _, _ = median(recv)
-		r.CPU.OtherNs, _, _ = median(other)
-		r.CPU.Idle, _, _ = median(idle)
+	if len(splits) > 0 {
+		part := func(f func(CPUSplit) float64) float64 {
+			vs := make([]float64, len(splits))
+			for i, c := range splits {
+				vs[i] = f(c)
+			}
+			med, _, _ := median(vs)
+			return med
+		}
+		r.CPU = &CPUSplit{
+			NAPINs:     part(func(c CPUSplit) float64 { return c.NAPINs }),
+			ReceiverNs: part(func(c CPUSplit) float64 { return c.ReceiverNs }),
+			OtherNs:    part(func(c CPUSplit) float64 { return c.OtherNs }),
+			Idle:       part(func(c CPUSplit) float64 { return c.Idle }),
+		}
 	}
 	if r.StillRuns != nil {
 		r.StillMedian, _, _ = median(r.StillRuns)
